@@ -41,9 +41,7 @@ pub struct Rule {
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Rule").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -81,22 +79,16 @@ pub fn catalog() -> Vec<&'static Rule> {
 
 /// The rule with this id (case-insensitive).
 pub fn find_rule(id: &str) -> Option<&'static Rule> {
-    catalog()
-        .into_iter()
-        .find(|r| r.id.eq_ignore_ascii_case(id))
+    catalog().into_iter().find(|r| r.id.eq_ignore_ascii_case(id))
 }
 
 /// Runs the catalog over the model; findings come sorted inside-out by layer, then by
 /// severity (highest first).
 pub fn analyze(net: &Network, options: &AnalyzeOptions) -> Vec<Finding> {
-    let ctx = Context {
-        net,
-        now: options.now.or(net.manifest.collected_at),
-    };
+    let ctx = Context { net, now: options.now.or(net.manifest.collected_at) };
     let mut findings = Vec::new();
     for rule in catalog() {
-        if !options.only.is_empty() && !options.only.iter().any(|o| o.eq_ignore_ascii_case(rule.id))
-        {
+        if !options.only.is_empty() && !options.only.iter().any(|o| o.eq_ignore_ascii_case(rule.id)) {
             continue;
         }
         (rule.check)(&ctx, rule, &mut findings);

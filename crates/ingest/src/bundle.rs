@@ -21,10 +21,7 @@ pub struct BundleOptions {
 
 impl Default for BundleOptions {
     fn default() -> Self {
-        BundleOptions {
-            salt: None,
-            max_file_bytes: 2 << 30,
-        }
+        BundleOptions { salt: None, max_file_bytes: 2 << 30 }
     }
 }
 
@@ -32,18 +29,11 @@ impl Default for BundleOptions {
 /// an error; every file-level problem becomes an `IngestIssue` in the model.
 pub fn read_bundle(root: &Path, options: &BundleOptions) -> Result<Network, BundleError> {
     let meta = fs::metadata(root).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => BundleError::NotFound {
-            path: root.to_path_buf(),
-        },
-        _ => BundleError::Io {
-            path: root.to_path_buf(),
-            source: e,
-        },
+        std::io::ErrorKind::NotFound => BundleError::NotFound { path: root.to_path_buf() },
+        _ => BundleError::Io { path: root.to_path_buf(), source: e },
     })?;
     if !meta.is_dir() {
-        return Err(BundleError::NotADirectory {
-            path: root.to_path_buf(),
-        });
+        return Err(BundleError::NotADirectory { path: root.to_path_buf() });
     }
     let redactor = match &options.salt {
         Some(salt) => Redactor::from_salt(salt),
@@ -75,10 +65,7 @@ struct Reader {
 impl Reader {
     fn read_root(&mut self) -> Result<(), BundleError> {
         let root = self.root.clone();
-        let entries = self.list(&root).map_err(|e| BundleError::Io {
-            path: root.clone(),
-            source: e,
-        })?;
+        let entries = self.list(&root).map_err(|e| BundleError::Io { path: root.clone(), source: e })?;
         for entry in entries {
             let name = file_name(&entry);
             let is_dir = entry.is_dir();
@@ -111,10 +98,7 @@ impl Reader {
     }
 
     fn rel(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .replace('\\', "/")
+        path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy().replace('\\', "/")
     }
 
     fn skip_tree(&mut self, path: &Path) {
@@ -131,17 +115,13 @@ impl Reader {
 
     fn io_issue(&mut self, path: &Path, err: &std::io::Error) {
         let rel = self.rel(path);
-        self.net.ingest_issues.push(IngestIssue {
-            location: Location::file(rel),
-            message: format!("cannot read: {err}"),
-        });
+        self.net
+            .ingest_issues
+            .push(IngestIssue { location: Location::file(rel), message: format!("cannot read: {err}") });
     }
 
     fn parse_issue(&mut self, err: ParseError) {
-        self.net.ingest_issues.push(IngestIssue {
-            location: err.location(),
-            message: err.message,
-        });
+        self.net.ingest_issues.push(IngestIssue { location: err.location(), message: err.message });
     }
 
     /// Reads a file as UTF-8 text within the size limit; problems become ingest issues.
@@ -159,10 +139,7 @@ impl Reader {
                 rel,
                 None,
                 None,
-                format!(
-                    "file is {size} bytes, over the limit of {} bytes; not read",
-                    self.options.max_file_bytes
-                ),
+                format!("file is {size} bytes, over the limit of {} bytes; not read", self.options.max_file_bytes),
             ));
             return None;
         }
@@ -179,12 +156,7 @@ impl Reader {
                 let valid = e.utf8_error().valid_up_to();
                 let bytes = e.as_bytes();
                 let line = bytes[..valid].iter().filter(|b| **b == b'\n').count() + 1;
-                let column = valid
-                    - bytes[..valid]
-                        .iter()
-                        .rposition(|b| *b == b'\n')
-                        .map_or(0, |p| p + 1)
-                    + 1;
+                let column = valid - bytes[..valid].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
                 self.parse_issue(ParseError::new(
                     rel,
                     Some(line),
@@ -209,7 +181,10 @@ impl Reader {
                     _ => None,
                 };
                 if v.get("collected_at").is_some() && collected_at.is_none() {
-                    self.ctx.warn(Location::json(&rel, "/collected_at"), "collected_at is neither unix seconds nor an RFC 3339 UTC time; age checks will say unknown");
+                    self.ctx.warn(
+                        Location::json(&rel, "/collected_at"),
+                        "collected_at is neither unix seconds nor an RFC 3339 UTC time; age checks will say unknown",
+                    );
                 }
                 self.net.manifest = Manifest {
                     format: s("format"),
@@ -267,10 +242,7 @@ impl Reader {
             };
             for file in files {
                 let name = file_name(&file);
-                let Some(what) = name
-                    .strip_prefix("describe-")
-                    .and_then(|n| n.strip_suffix(".json"))
-                else {
+                let Some(what) = name.strip_prefix("describe-").and_then(|n| n.strip_suffix(".json")) else {
                     self.skip_tree(&file);
                     continue;
                 };
@@ -304,10 +276,7 @@ impl Reader {
     }
 
     fn read_host(&mut self, dir: &Path) -> Host {
-        let mut host = Host {
-            name: file_name(dir),
-            ..Host::default()
-        };
+        let mut host = Host { name: file_name(dir), ..Host::default() };
         let mut links = None;
         let mut addrs = None;
         let mut wg_runtime = Vec::new();
@@ -325,9 +294,7 @@ impl Reader {
             let name = file_name(&entry);
             if entry.is_dir() {
                 match name.as_str() {
-                    "wireguard" => {
-                        wg_configs.extend(self.read_wireguard_configs(&entry, &mut host))
-                    }
+                    "wireguard" => wg_configs.extend(self.read_wireguard_configs(&entry, &mut host)),
                     "swanctl" => self.read_swanctl_dir(&entry, &mut host),
                     "cni" => self.read_cni_dir(&entry, &mut host),
                     _ => self.skip_tree(&entry),
@@ -370,9 +337,7 @@ impl Reader {
                 "ip-route.json" | "ip-route6.json" => {
                     hostp::ip::parse_routes(&src, ctx).map(|v| host.routes.routes.extend(v))
                 }
-                "ip-rule.json" | "ip-rule6.json" => {
-                    hostp::ip::parse_rules(&src, ctx).map(|v| host.rules.extend(v))
-                }
+                "ip-rule.json" | "ip-rule6.json" => hostp::ip::parse_rules(&src, ctx).map(|v| host.rules.extend(v)),
                 "nft.json" => firewall::nft::parse(&src, ctx).map(|r| host.nftables = Some(r)),
                 "iptables-save.txt" | "ip6tables-save.txt" => {
                     let family = if name.starts_with("ip6") { "ip6" } else { "ip" };
@@ -489,11 +454,7 @@ impl Reader {
         host.artifacts.push(format!("{}/", self.rel(dir)));
         for entry in entries {
             let name = file_name(&entry);
-            if entry.is_dir()
-                || !(name.ends_with(".conf")
-                    || name.ends_with(".conflist")
-                    || name.ends_with(".json"))
-            {
+            if entry.is_dir() || !(name.ends_with(".conf") || name.ends_with(".conflist") || name.ends_with(".json")) {
                 self.skip_tree(&entry);
                 continue;
             }
@@ -510,19 +471,14 @@ impl Reader {
 }
 
 fn parse_host_json(src: &Source<'_>, host: &mut Host) -> Result<(), ParseError> {
-    let v: serde_json::Value =
-        serde_json::from_str(src.text).map_err(|e| ParseError::from_json(src.path, &e))?;
+    let v: serde_json::Value = serde_json::from_str(src.text).map_err(|e| ParseError::from_json(src.path, &e))?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     host.role = match s("role").as_deref() {
         None => None,
         Some("node") => Some(HostRole::Node),
         Some("gateway") => Some(HostRole::Gateway),
         Some("pod") => Some(HostRole::Pod),
-        Some(other) => {
-            return Err(src.error(format!(
-                "unknown role {other:?} (expected node, gateway or pod)"
-            )))
-        }
+        Some(other) => return Err(src.error(format!("unknown role {other:?} (expected node, gateway or pod)"))),
     };
     host.node = s("node");
     host.pod = s("pod");
@@ -530,9 +486,7 @@ fn parse_host_json(src: &Source<'_>, host: &mut Host) -> Result<(), ParseError> 
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)` into unix seconds (UTC offsets honoured).
@@ -542,18 +496,8 @@ pub fn parse_rfc3339(t: &str) -> Option<i64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if t.as_bytes()[4] != b'-'
-        || t.as_bytes()[7] != b'-'
-        || !matches!(t.as_bytes()[10], b'T' | b't' | b' ')
-    {
+    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if t.as_bytes()[4] != b'-' || t.as_bytes()[7] != b'-' || !matches!(t.as_bytes()[10], b'T' | b't' | b' ') {
         return None;
     }
     let mut rest = &t[19..];
@@ -590,10 +534,7 @@ mod tests {
     fn rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-11-23T01:10:09Z"), Some(1_795_396_209));
-        assert_eq!(
-            parse_rfc3339("2026-11-23T02:10:09+01:00"),
-            Some(1_795_396_209)
-        );
+        assert_eq!(parse_rfc3339("2026-11-23T02:10:09+01:00"), Some(1_795_396_209));
         assert_eq!(parse_rfc3339("2026-11-23T01:10:09.5Z"), Some(1_795_396_209));
         assert_eq!(parse_rfc3339("yesterday"), None);
     }

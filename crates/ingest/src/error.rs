@@ -23,12 +23,7 @@ impl ParseError {
         column: Option<usize>,
         message: impl Into<String>,
     ) -> ParseError {
-        ParseError {
-            path: path.into(),
-            line,
-            column,
-            message: message.into(),
-        }
+        ParseError { path: path.into(), line, column, message: message.into() }
     }
 
     /// From a serde_json error, keeping its line and column.
@@ -65,8 +60,5 @@ pub enum BundleError {
     #[error("bundle {path} is not a directory")]
     NotADirectory { path: PathBuf },
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }

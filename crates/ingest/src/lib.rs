@@ -41,12 +41,7 @@ impl<'a> Source<'a> {
     }
 
     /// A parse error at a 1-based line (and optional column) of this source.
-    pub fn error_at(
-        &self,
-        line: usize,
-        column: Option<usize>,
-        message: impl Into<String>,
-    ) -> ParseError {
+    pub fn error_at(&self, line: usize, column: Option<usize>, message: impl Into<String>) -> ParseError {
         ParseError::new(self.path, Some(line), column, message)
     }
 
@@ -67,19 +62,12 @@ pub struct ParseContext {
 
 impl ParseContext {
     pub fn new(redactor: Redactor) -> ParseContext {
-        ParseContext {
-            redactor,
-            redactions: Vec::new(),
-            issues: Vec::new(),
-        }
+        ParseContext { redactor, redactions: Vec::new(), issues: Vec::new() }
     }
 
     /// Records a non-fatal problem; the parser goes on with the rest of the file.
     pub fn warn(&mut self, location: Location, message: impl Into<String>) {
-        self.issues.push(IngestIssue {
-            location,
-            message: message.into(),
-        });
+        self.issues.push(IngestIssue { location, message: message.into() });
     }
 
     /// Redacts `value` as a secret of `kind` found at `location`, records it, and returns
@@ -91,11 +79,7 @@ impl ParseContext {
         value: &str,
     ) -> netsleuth_model::Secret {
         let secret = self.redactor.secret(value);
-        self.redactions.push(Redaction {
-            kind,
-            location,
-            secret: secret.clone(),
-        });
+        self.redactions.push(Redaction { kind, location, secret: secret.clone() });
         secret
     }
 }

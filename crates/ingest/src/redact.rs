@@ -14,19 +14,14 @@ pub struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor")
-            .field("salt_id", &self.salt_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Redactor").field("salt_id", &self.salt_id).finish_non_exhaustive()
     }
 }
 
 impl Redactor {
     /// A redactor keyed from a user-given salt.
     pub fn from_salt(salt: &str) -> Redactor {
-        Redactor::from_key(blake3::derive_key(
-            "netsleuth 2026 redaction salt v1",
-            salt.as_bytes(),
-        ))
+        Redactor::from_key(blake3::derive_key("netsleuth 2026 redaction salt v1", salt.as_bytes()))
     }
 
     /// A redactor with a fresh random key (fingerprints are only comparable within the run).
@@ -58,9 +53,7 @@ impl Redactor {
     }
 
     pub fn secret(&self, value: &str) -> Secret {
-        Secret {
-            fingerprint: self.fingerprint(value),
-        }
+        Secret { fingerprint: self.fingerprint(value) }
     }
 }
 
@@ -87,9 +80,6 @@ mod tests {
 
     #[test]
     fn random_keys_differ() {
-        assert_ne!(
-            Redactor::random().fingerprint("x"),
-            Redactor::random().fingerprint("x")
-        );
+        assert_ne!(Redactor::random().fingerprint("x"), Redactor::random().fingerprint("x"));
     }
 }

@@ -144,36 +144,24 @@ pub enum Location {
 
 impl Location {
     pub fn file(path: impl Into<String>) -> Location {
-        Location::File {
-            path: path.into(),
-            line: None,
-            column: None,
-        }
+        Location::File { path: path.into(), line: None, column: None }
     }
 
     pub fn line(path: impl Into<String>, line: u32) -> Location {
-        Location::File {
-            path: path.into(),
-            line: Some(line),
-            column: None,
-        }
+        Location::File { path: path.into(), line: Some(line), column: None }
     }
 
     pub fn json(path: impl Into<String>, pointer: impl Into<String>) -> Location {
-        Location::Json {
-            path: path.into(),
-            pointer: pointer.into(),
-        }
+        Location::Json { path: path.into(), pointer: pointer.into() }
     }
 
     /// The same file with a JSON pointer extended by `suffix` (which starts with `/`);
     /// other locations are returned unchanged.
     pub fn child(&self, suffix: &str) -> Location {
         match self {
-            Location::Json { path, pointer } => Location::Json {
-                path: path.clone(),
-                pointer: format!("{pointer}{suffix}"),
-            },
+            Location::Json { path, pointer } => {
+                Location::Json { path: path.clone(), pointer: format!("{pointer}{suffix}") }
+            }
             other => other.clone(),
         }
     }
@@ -181,9 +169,7 @@ impl Location {
     /// The bundle-relative path, if the location is in a file.
     pub fn path(&self) -> Option<&str> {
         match self {
-            Location::File { path, .. }
-            | Location::Json { path, .. }
-            | Location::Packet { path, .. } => Some(path),
+            Location::File { path, .. } | Location::Json { path, .. } | Location::Packet { path, .. } => Some(path),
             Location::Probe { .. } | Location::Derived => None,
         }
     }
@@ -192,16 +178,8 @@ impl Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::File {
-                path,
-                line: Some(l),
-                column: Some(c),
-            } => write!(f, "{path}:{l}:{c}"),
-            Location::File {
-                path,
-                line: Some(l),
-                column: None,
-            } => write!(f, "{path}:{l}"),
+            Location::File { path, line: Some(l), column: Some(c) } => write!(f, "{path}:{l}:{c}"),
+            Location::File { path, line: Some(l), column: None } => write!(f, "{path}:{l}"),
             Location::File { path, .. } => f.write_str(path),
             Location::Json { path, pointer } => write!(f, "{path}#{pointer}"),
             Location::Packet { path, number, .. } => write!(f, "{path} packet {number}"),
@@ -221,10 +199,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(location: Location, excerpt: impl Into<String>) -> Evidence {
-        Evidence {
-            location,
-            excerpt: excerpt.into(),
-        }
+        Evidence { location, excerpt: excerpt.into() }
     }
 }
 
@@ -249,12 +224,7 @@ pub struct Finding {
 impl Finding {
     /// Sort key: layer inside-out, then severity (highest first), rule, subject.
     pub fn sort_key(&self) -> (Layer, std::cmp::Reverse<Severity>, &str, &str) {
-        (
-            self.layer,
-            std::cmp::Reverse(self.severity),
-            &self.rule,
-            &self.subject,
-        )
+        (self.layer, std::cmp::Reverse(self.severity), &self.rule, &self.subject)
     }
 }
 

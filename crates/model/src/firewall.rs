@@ -22,23 +22,12 @@ pub struct Ruleset {
 
 impl Ruleset {
     /// All base chains attached to `hook` (e.g. `forward`), with their table.
-    pub fn base_chains<'a>(
-        &'a self,
-        hook: Hook,
-    ) -> impl Iterator<Item = (&'a FirewallTable, &'a Chain)> + 'a {
-        self.tables
-            .iter()
-            .flat_map(|t| t.chains.iter().map(move |c| (t, c)))
-            .filter(move |(_, c)| c.hook == Some(hook))
+    pub fn base_chains<'a>(&'a self, hook: Hook) -> impl Iterator<Item = (&'a FirewallTable, &'a Chain)> + 'a {
+        self.tables.iter().flat_map(|t| t.chains.iter().map(move |c| (t, c))).filter(move |(_, c)| c.hook == Some(hook))
     }
 
     pub fn chain(&self, family: &str, table: &str, chain: &str) -> Option<&Chain> {
-        self.tables
-            .iter()
-            .find(|t| t.family == family && t.name == table)?
-            .chains
-            .iter()
-            .find(|c| c.name == chain)
+        self.tables.iter().find(|t| t.family == family && t.name == table)?.chains.iter().find(|c| c.name == chain)
     }
 }
 

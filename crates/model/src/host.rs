@@ -53,9 +53,7 @@ impl Host {
 
     /// Whether the artifact `file` (e.g. `nft.json`) was present for this host.
     pub fn has_artifact(&self, file: &str) -> bool {
-        self.artifacts
-            .iter()
-            .any(|a| a.ends_with(&format!("/{file}")))
+        self.artifacts.iter().any(|a| a.ends_with(&format!("/{file}")))
     }
 
     /// `host/<name>` — prefix of finding subjects about this host.
@@ -188,22 +186,14 @@ impl RouteTable {
     /// Longest-prefix match in one table (lowest metric breaks ties). Routes of type
     /// `local`/`broadcast` count like any other, as the kernel does.
     pub fn lookup_in(&self, table: u32, dst: IpAddr) -> Option<&Route> {
-        self.routes
-            .iter()
-            .filter(|r| r.table == table && r.dst.contains(&dst))
-            .max_by(|a, b| {
-                a.dst
-                    .prefix_len()
-                    .cmp(&b.dst.prefix_len())
-                    .then_with(|| b.metric.unwrap_or(0).cmp(&a.metric.unwrap_or(0)))
-            })
+        self.routes.iter().filter(|r| r.table == table && r.dst.contains(&dst)).max_by(|a, b| {
+            a.dst.prefix_len().cmp(&b.dst.prefix_len()).then_with(|| b.metric.unwrap_or(0).cmp(&a.metric.unwrap_or(0)))
+        })
     }
 
     /// Lookup as the kernel does without policy rules: table local, then main, then default.
     pub fn lookup(&self, dst: IpAddr) -> Option<&Route> {
-        [Self::LOCAL, Self::MAIN, 253]
-            .iter()
-            .find_map(|t| self.lookup_in(*t, dst))
+        [Self::LOCAL, Self::MAIN, 253].iter().find_map(|t| self.lookup_in(*t, dst))
     }
 
     /// Lookup honouring policy routing rules (priority order; matches on `from`, `to`,
@@ -316,13 +306,7 @@ impl Sysctls {
 
     /// The value as an integer (first whitespace-separated field).
     pub fn get_i64(&self, key: &str) -> Option<i64> {
-        self.values
-            .get(key)?
-            .value
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
+        self.values.get(key)?.value.split_whitespace().next()?.parse().ok()
     }
 
     pub fn is_empty(&self) -> bool {

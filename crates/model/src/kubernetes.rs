@@ -86,10 +86,7 @@ pub struct Node {
 
 impl Node {
     pub fn internal_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.addresses
-            .iter()
-            .filter(|(t, _)| t == "InternalIP")
-            .filter_map(|(_, a)| a.parse().ok())
+        self.addresses.iter().filter(|(t, _)| t == "InternalIP").filter_map(|(_, a)| a.parse().ok())
     }
 
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
@@ -274,9 +271,7 @@ impl LabelSelector {
 
     /// Kubernetes label selector semantics; an unknown operator matches nothing.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|e| {
                 let value = labels.get(&e.key);
                 match e.operator.as_str() {

@@ -44,24 +44,12 @@ mod tests {
     #[test]
     fn reports_each_issue_with_its_location() {
         let mut net = Network::default();
-        net.ingest_issues.push(IngestIssue {
-            location: Location::line("hosts/a/sysctl.txt", 7),
-            message: "bad line".into(),
-        });
+        net.ingest_issues
+            .push(IngestIssue { location: Location::line("hosts/a/sysctl.txt", 7), message: "bad line".into() });
         let mut out = Vec::new();
-        check(
-            &Context {
-                net: &net,
-                now: None,
-            },
-            &RULES[0],
-            &mut out,
-        );
+        check(&Context { net: &net, now: None }, &RULES[0], &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(
-            out[0].evidence[0].location,
-            Location::line("hosts/a/sysctl.txt", 7)
-        );
+        assert_eq!(out[0].evidence[0].location, Location::line("hosts/a/sysctl.txt", 7));
         assert_eq!(out[0].subject, "bundle/hosts/a/sysctl.txt");
     }
 
@@ -69,14 +57,7 @@ mod tests {
     fn clean_bundle_has_no_ingest_findings() {
         let net = Network::default();
         let mut out = Vec::new();
-        check(
-            &Context {
-                net: &net,
-                now: None,
-            },
-            &RULES[0],
-            &mut out,
-        );
+        check(&Context { net: &net, now: None }, &RULES[0], &mut out);
         assert!(out.is_empty());
     }
 }

@@ -23,9 +23,6 @@ pub fn parse_routes(src: &Source<'_>, ctx: &mut ParseContext) -> Result<Vec<Rout
     Err(src.error("ip route parser not written yet"))
 }
 /// `ip -j rule show`.
-pub fn parse_rules(
-    src: &Source<'_>,
-    ctx: &mut ParseContext,
-) -> Result<Vec<RoutingRule>, ParseError> {
+pub fn parse_rules(src: &Source<'_>, ctx: &mut ParseContext) -> Result<Vec<RoutingRule>, ParseError> {
     Err(src.error("ip rule parser not written yet"))
 }
