@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use netsleuth_model::host::{Conntrack, Host, HostRole};
+use netsleuth_model::host::{Conntrack, Host, HostRole, InterfaceKind};
 use netsleuth_model::{IngestIssue, Location, Manifest, Network};
 
 use crate::error::{BundleError, ParseError};
@@ -376,6 +376,13 @@ impl Reader {
             (None, None) => Vec::new(),
         };
         host.wireguard = hostp::wireguard::merge(wg_runtime, wg_configs);
+        // wireguard-go (userspace) shows up in `ip -d link` as a plain TUN device; the
+        // WireGuard state names it, so the model says what it really is.
+        for iface in &mut host.interfaces {
+            if iface.kind == InterfaceKind::Tun && host.wireguard.iter().any(|w| w.name == iface.name) {
+                iface.kind = InterfaceKind::WireGuard;
+            }
+        }
         if let Some(max) = host.sysctls.get_i64("net.netfilter.nf_conntrack_max") {
             conntrack.max = u64::try_from(max).ok();
             have_conntrack |= conntrack.count.is_some();
