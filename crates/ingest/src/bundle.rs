@@ -499,23 +499,25 @@ fn file_name(path: &Path) -> String {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)` into unix seconds (UTC offsets honoured).
 pub fn parse_rfc3339(t: &str) -> Option<i64> {
     let t = t.trim();
-    if t.len() < 19 {
+    // Everything below indexes bytes: only ASCII input can be a valid timestamp.
+    if !t.is_ascii() || t.len() < 19 {
         return None;
     }
+    let b = t.as_bytes();
     let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
     let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if t.as_bytes()[4] != b'-' || t.as_bytes()[7] != b'-' || !matches!(t.as_bytes()[10], b'T' | b't' | b' ') {
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let mut rest = &t[19..];
+    let mut rest = t.get(19..)?;
     if let Some(r) = rest.strip_prefix('.') {
         rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
     }
     let offset = match rest {
         "Z" | "z" | "" => 0,
-        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
+        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) && r.as_bytes()[3] == b':' => {
             let sign = if r.starts_with('-') { -1 } else { 1 };
-            sign * (r[1..3].parse::<i64>().ok()? * 3600 + r[4..6].parse::<i64>().ok()? * 60)
+            sign * (r.get(1..3)?.parse::<i64>().ok()? * 3600 + r.get(4..6)?.parse::<i64>().ok()? * 60)
         }
         _ => return None,
     };
@@ -544,5 +546,8 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-23T02:10:09+01:00"), Some(1_795_396_209));
         assert_eq!(parse_rfc3339("2026-11-23T01:10:09.5Z"), Some(1_795_396_209));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        // Non-ASCII must not panic on byte slicing.
+        assert_eq!(parse_rfc3339("2026-11-23T01:10:09+0\u{e9}00"), None);
+        assert_eq!(parse_rfc3339("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"), None);
     }
 }

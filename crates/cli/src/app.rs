@@ -1,0 +1,412 @@
+//! What each subcommand does: read, analyse, assemble the report, render, and decide the
+//! exit code. Small functions so that the decisions can be unit-tested without a process.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anstream::{stream::RawStream, AutoStream, ColorChoice};
+use anyhow::{Context as _, Result};
+use clap::CommandFactory;
+use netsleuth_analyze::{AnalyzeOptions, Rule};
+use netsleuth_ingest::BundleOptions;
+use netsleuth_model::{Finding, Network, Severity};
+use netsleuth_report::{IngestSummary, Report, RuleInfo, Tool};
+
+use crate::args::{
+    AnalyzeConfig, Cli, ColorWhen, Command, CompletionsArgs, ExplainArgs, ListFormat, ReportFormat, RulesArgs,
+};
+
+/// How a successful run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Nothing at or above `--fail-on`.
+    Clean,
+    /// At least one finding at or above `--fail-on`.
+    Findings,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        match o {
+            Outcome::Clean => ExitCode::SUCCESS,
+            Outcome::Findings => ExitCode::from(1),
+        }
+    }
+}
+
+/// Exit code of usage and input errors.
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// Runs the parsed command line.
+pub(crate) fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Analyze(args) => analyze(&AnalyzeConfig::new(args, cli.color)),
+        Command::Rules(args) => rules(&args),
+        Command::Explain(args) => explain(&args, cli.color),
+        Command::Completions(args) => completions(&args),
+    }
+}
+
+fn analyze(cfg: &AnalyzeConfig) -> Result<Outcome> {
+    let status = Status::new();
+    status.show(&format!("netsleuth: reading bundle {} …", cfg.bundle.display()));
+    let options = BundleOptions { salt: cfg.salt.clone(), ..BundleOptions::default() };
+    let net = netsleuth_ingest::read_bundle(&cfg.bundle, &options)?;
+    let n = net.hosts.len();
+    status.show(&format!("netsleuth: analysing {n} host{} …", if n == 1 { "" } else { "s" }));
+    let findings = netsleuth_analyze::analyze(&net, &AnalyzeOptions { now: cfg.now, only: cfg.rules.clone() });
+    status.clear();
+
+    let report = build_report(cfg, &net, findings);
+    let outcome = decide(&report.findings, cfg.fail_on);
+    match &cfg.output {
+        Some(path) => {
+            let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let color = wants_color(cfg.color, &file);
+            let mut w = BufWriter::new(file);
+            render(&report, cfg.format, color, &mut w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        }
+        None => {
+            let stdout = io::stdout();
+            let color = wants_color(cfg.color, &stdout);
+            write_stdout(|w| render(&report, cfg.format, color, w))?;
+        }
+    }
+    Ok(outcome)
+}
+
+fn render(report: &Report, format: ReportFormat, color: bool, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        ReportFormat::Text => netsleuth_report::text::render(report, &netsleuth_report::text::TextOptions { color }, w),
+        ReportFormat::Json => netsleuth_report::json::render(report, w),
+        ReportFormat::Sarif => netsleuth_report::sarif::render(report, w),
+    }
+}
+
+fn rules(args: &RulesArgs) -> Result<Outcome> {
+    let rules = catalog_info();
+    write_stdout(|w| match args.format {
+        ListFormat::Text => netsleuth_report::catalog::render_table(&rules, w),
+        ListFormat::Json => netsleuth_report::catalog::render_json(&rules, w),
+    })?;
+    Ok(Outcome::Clean)
+}
+
+fn explain(args: &ExplainArgs, color: ColorWhen) -> Result<Outcome> {
+    let rule = netsleuth_analyze::find_rule(args.id.trim())
+        .ok_or_else(|| anyhow::anyhow!("{}", unknown_rule_message(&args.id)))?;
+    let info = rule_info(rule);
+    let color = wants_color(color, &io::stdout());
+    write_stdout(|w| match args.format {
+        ListFormat::Text => netsleuth_report::catalog::render_explain(&info, color, w),
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut *w, &netsleuth_report::catalog::rule_value(&info))?;
+            w.write_all(b"\n")
+        }
+    })?;
+    Ok(Outcome::Clean)
+}
+
+fn completions(args: &CompletionsArgs) -> Result<Outcome> {
+    let mut cmd = Cli::command();
+    write_stdout(|w| {
+        clap_complete::generate(args.shell, &mut cmd, "netsleuth", w);
+        Ok(())
+    })?;
+    Ok(Outcome::Clean)
+}
+
+/// Writes to standard output through a buffer. A closed pipe (`netsleuth rules | head`)
+/// is not an error: the reader has what it wanted.
+fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    let mut w = BufWriter::new(io::stdout().lock());
+    match f(&mut w).and_then(|()| w.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
+/// Whether to colour output written to `stream`.
+fn wants_color<S: RawStream>(when: ColorWhen, stream: &S) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => AutoStream::choice(stream) != ColorChoice::Never,
+    }
+}
+
+/// The exit decision: any finding at or above the threshold fails the run.
+pub(crate) fn decide(findings: &[Finding], fail_on: Option<Severity>) -> Outcome {
+    match fail_on {
+        Some(min) if findings.iter().any(|f| f.severity >= min) => Outcome::Findings,
+        _ => Outcome::Clean,
+    }
+}
+
+/// Assembles what the renderers show.
+pub(crate) fn build_report(cfg: &AnalyzeConfig, net: &Network, findings: Vec<Finding>) -> Report {
+    let rules = catalog_info()
+        .into_iter()
+        .filter(|r| cfg.rules.is_empty() || cfg.rules.iter().any(|id| id.eq_ignore_ascii_case(&r.id)))
+        .collect();
+    Report {
+        tool: tool(),
+        bundle: cfg.bundle.display().to_string(),
+        bundle_uri: bundle_uri(&cfg.bundle),
+        collected_at: cfg.now.or(net.manifest.collected_at),
+        salt_id: net.manifest.salt_id.clone(),
+        findings,
+        skipped_files: net.skipped_files.clone(),
+        ingest: ingest_summary(net),
+        rules,
+    }
+}
+
+fn tool() -> Tool {
+    Tool {
+        name: env!("CARGO_PKG_NAME").to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        information_uri: env!("CARGO_PKG_REPOSITORY").to_string(),
+    }
+}
+
+/// Absolute `file://` URI of the bundle folder, when it can be resolved.
+fn bundle_uri(bundle: &Path) -> Option<String> {
+    let abs = std::fs::canonicalize(bundle).ok()?;
+    Some(netsleuth_report::sarif::dir_uri(abs.to_str()?))
+}
+
+/// What the bundle held, in numbers.
+pub(crate) fn ingest_summary(net: &Network) -> IngestSummary {
+    let k = &net.kubernetes;
+    let typed = k.namespaces.len()
+        + k.nodes.len()
+        + k.pods.len()
+        + k.services.len()
+        + k.endpoint_slices.len()
+        + k.network_policies.len()
+        + k.config_maps.len()
+        + k.secrets.len()
+        + k.workloads.len()
+        + k.hpas.len()
+        + k.pdbs.len()
+        + k.peer_authentications.len()
+        + k.sidecars.len()
+        + k.service_entries.len();
+    let untyped: u64 = k.skipped_kinds.values().sum();
+    let a = &net.aws;
+    IngestSummary {
+        hosts: net.hosts.len(),
+        artifacts: net.hosts.iter().map(|h| h.artifacts.iter().filter(|p| !p.ends_with('/')).count()).sum(),
+        kubernetes_objects: typed.saturating_add(usize::try_from(untyped).unwrap_or(usize::MAX)),
+        aws_objects: a.vpcs.len()
+            + a.subnets.len()
+            + a.route_tables.len()
+            + a.security_groups.len()
+            + a.network_acls.len()
+            + a.vpn_connections.len()
+            + a.instances.len()
+            + a.transit_gateway_route_tables.len(),
+        ingest_issues: net.ingest_issues.len(),
+        redactions: net.redactions.len(),
+    }
+}
+
+/// The whole catalog as renderer input.
+pub(crate) fn catalog_info() -> Vec<RuleInfo> {
+    netsleuth_analyze::catalog().into_iter().map(rule_info).collect()
+}
+
+pub(crate) fn rule_info(rule: &Rule) -> RuleInfo {
+    RuleInfo {
+        id: rule.id.to_string(),
+        layer: rule.layer,
+        severity: rule.severity,
+        title: rule.title.to_string(),
+        rationale: rule.rationale.to_string(),
+        references: rule.references.iter().map(|r| r.to_string()).collect(),
+        example: rule.example.to_string(),
+    }
+}
+
+/// `unknown rule id "X"`, with the closest ids of the catalog when there are any.
+pub(crate) fn unknown_rule_message(id: &str) -> String {
+    let ids: Vec<&str> = netsleuth_analyze::catalog().into_iter().map(|r| r.id).collect();
+    let close = suggestions(id, &ids);
+    if close.is_empty() {
+        format!("unknown rule id {id:?}; `netsleuth rules` lists the catalog")
+    } else {
+        format!("unknown rule id {id:?}; did you mean {}? (`netsleuth rules` lists the catalog)", close.join(", "))
+    }
+}
+
+/// Up to three ids close to `id`: within edit distance 2 (case-insensitive), or with the
+/// same prefix (`DNS-9` → the DNS rules), nearest first.
+pub(crate) fn suggestions<'a>(id: &str, ids: &[&'a str]) -> Vec<&'a str> {
+    let wanted = id.trim().to_ascii_uppercase();
+    let prefix = wanted.split('-').next().unwrap_or("");
+    let mut scored: Vec<(usize, &str)> = ids
+        .iter()
+        .filter_map(|&candidate| {
+            let d = edit_distance(&wanted, candidate);
+            let same_prefix = !prefix.is_empty() && candidate.split('-').next() == Some(prefix);
+            (d <= 2 || same_prefix).then_some((d, candidate))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev.get(j).copied().unwrap_or(usize::MAX).saturating_add(usize::from(ca != *cb));
+            let del = prev.get(j + 1).copied().unwrap_or(usize::MAX).saturating_add(1);
+            let ins = cur.get(j).copied().unwrap_or(usize::MAX).saturating_add(1);
+            cur.push(subst.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// A one-line status on standard error, only when it is a terminal (so logs and pipes
+/// stay clean); cleared when analysis ends or the value is dropped.
+struct Status {
+    enabled: bool,
+}
+
+impl Status {
+    fn new() -> Status {
+        Status { enabled: io::stderr().is_terminal() }
+    }
+
+    fn show(&self, msg: &str) {
+        if self.enabled {
+            // \r + erase line: the next message replaces this one.
+            let _ = write!(io::stderr().lock(), "\r\x1b[2K{msg}");
+        }
+    }
+
+    fn clear(&self) {
+        if self.enabled {
+            let _ = write!(io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}
+
+impl Drop for Status {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsleuth_model::{Confidence, IngestIssue, Layer, Location};
+    use std::path::PathBuf;
+
+    fn finding(severity: Severity) -> Finding {
+        Finding {
+            rule: "ING-001".into(),
+            severity,
+            layer: Layer::Ingest,
+            subject: "bundle/x".into(),
+            title: "t".into(),
+            detail: String::new(),
+            evidence: Vec::new(),
+            fix: String::new(),
+            confidence: Confidence::Confirmed,
+        }
+    }
+
+    fn config() -> AnalyzeConfig {
+        AnalyzeConfig {
+            bundle: PathBuf::from("/nonexistent/bundle"),
+            format: ReportFormat::Json,
+            output: None,
+            fail_on: Some(Severity::Medium),
+            salt: None,
+            rules: Vec::new(),
+            now: None,
+            color: ColorWhen::Never,
+        }
+    }
+
+    #[test]
+    fn exit_decision_uses_the_threshold() {
+        let findings = [finding(Severity::Low), finding(Severity::Medium)];
+        assert_eq!(decide(&findings, Some(Severity::Medium)), Outcome::Findings);
+        assert_eq!(decide(&findings, Some(Severity::High)), Outcome::Clean);
+        assert_eq!(decide(&findings, Some(Severity::Info)), Outcome::Findings);
+        assert_eq!(decide(&findings, None), Outcome::Clean);
+        assert_eq!(decide(&[], Some(Severity::Info)), Outcome::Clean);
+    }
+
+    #[test]
+    fn close_ids_are_suggested() {
+        let ids = ["DNS-001", "DNS-002", "ING-001", "TUN-003"];
+        assert_eq!(suggestions("ing-01", &ids), ["ING-001"]);
+        assert_eq!(suggestions("DNS-9", &ids), ["DNS-001", "DNS-002"]);
+        assert_eq!(suggestions("TUN-004", &ids), ["TUN-003"]);
+        assert!(suggestions("WHATEVER", &ids).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn unknown_rule_message_names_a_close_id() {
+        let msg = unknown_rule_message("ING-01");
+        assert!(msg.contains("did you mean ING-001"), "{msg}");
+    }
+
+    #[test]
+    fn report_takes_now_over_collected_at_and_counts_ingest() {
+        let mut net = Network::default();
+        net.manifest.collected_at = Some(100);
+        net.manifest.salt_id = Some("abc".into());
+        net.skipped_files.push("notes.txt".into());
+        net.ingest_issues
+            .push(IngestIssue { location: Location::line("hosts/a/sysctl.txt", 2), message: "bad".into() });
+        net.hosts.push(netsleuth_model::host::Host {
+            name: "a".into(),
+            artifacts: vec!["hosts/a/sysctl.txt".into(), "hosts/a/cni/".into()],
+            ..Default::default()
+        });
+
+        let mut cfg = config();
+        let report = build_report(&cfg, &net, vec![finding(Severity::High)]);
+        assert_eq!(report.collected_at, Some(100));
+        assert_eq!(report.salt_id.as_deref(), Some("abc"));
+        assert_eq!(report.skipped_files, ["notes.txt"]);
+        assert_eq!(report.ingest.ingest_issues, 1);
+        assert_eq!(report.ingest.hosts, 1);
+        assert_eq!(report.ingest.artifacts, 1, "the cni/ folder marker is not a file");
+        assert_eq!(report.rules.len(), netsleuth_analyze::catalog().len());
+        assert!(report.bundle_uri.is_none(), "a missing folder has no URI");
+
+        cfg.now = Some(5);
+        cfg.rules = vec!["ING-001".into()];
+        let report = build_report(&cfg, &net, Vec::new());
+        assert_eq!(report.collected_at, Some(5));
+        assert_eq!(report.rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["ING-001"]);
+    }
+
+    #[test]
+    fn bundle_uri_of_an_existing_folder() {
+        let dir = std::env::temp_dir();
+        let uri = bundle_uri(&dir).expect("temp dir resolves");
+        assert!(uri.starts_with("file:///") && uri.ends_with('/'), "{uri}");
+    }
+}
