@@ -375,6 +375,9 @@ impl Reader {
             (None, Some(a)) => a,
             (None, None) => Vec::new(),
         };
+        // `ip -j route show table all` without -4 lists IPv6 routes too, which ip-route6.json
+        // repeats: keep one of each.
+        host.routes.routes = hostp::ip::dedup_routes(std::mem::take(&mut host.routes.routes));
         host.wireguard = hostp::wireguard::merge(wg_runtime, wg_configs);
         // wireguard-go (userspace) shows up in `ip -d link` as a plain TUN device; the
         // WireGuard state names it, so the model says what it really is.

@@ -225,7 +225,10 @@ impl RouteTable {
                         }
                     }
                 }
-                _ => return None,
+                // `nop` does nothing; `goto` jumps to a later priority, which the model does
+                // not record, so evaluation goes on with the next rule (documented gap).
+                RuleAction::Nop | RuleAction::Goto => {}
+                RuleAction::Blackhole | RuleAction::Unreachable | RuleAction::Prohibit => return None,
             }
         }
         None
@@ -266,8 +269,8 @@ pub struct RoutingRule {
 }
 
 impl RoutingRule {
-    /// Whether this rule selects a packet (interfaces are not known here: rules with
-    /// `iif`/`oif` match only locally generated lookups, so they are treated as not matching).
+    /// Whether this rule selects a packet. Interfaces are not known here, so rules with
+    /// `iif`/`oif` never match (negated or not).
     pub fn matches(&self, src: Option<IpAddr>, dst: IpAddr, fwmark: Option<u32>) -> bool {
         let mut m = true;
         if let Some(from) = &self.from {
@@ -280,8 +283,10 @@ impl RoutingRule {
             let mask = self.fwmask.unwrap_or(u32::MAX);
             m &= fwmark.is_some_and(|f| f & mask == mark & mask);
         }
+        // The incoming/outgoing interface is not known to this lookup, so a rule that
+        // names one is skipped whatever its `not` says (inverting "unknown" is not "match").
         if self.iif.is_some() || self.oif.is_some() {
-            m = false;
+            return false;
         }
         m != self.not
     }
@@ -374,4 +379,76 @@ pub struct Conntrack {
     /// Sum over CPUs of `conntrack -S` counters (`insert_failed`, `drop`, `early_drop` ...).
     pub stats: BTreeMap<String, u64>,
     pub stats_origin: Option<Location>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(table: u32, dst: &str, dev: &str) -> Route {
+        Route {
+            table,
+            table_name: None,
+            route_type: RouteType::Unicast,
+            dst: dst.parse().unwrap(),
+            gateway: None,
+            dev: Some(dev.into()),
+            prefsrc: None,
+            metric: None,
+            protocol: None,
+            scope: None,
+            mtu: None,
+            origin: Location::Derived,
+        }
+    }
+
+    fn rule(priority: u32, table: u32) -> RoutingRule {
+        RoutingRule {
+            priority,
+            family: None,
+            not: false,
+            from: None,
+            to: None,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            table: Some(table),
+            table_name: None,
+            action: RuleAction::ToTable,
+            origin: Location::Derived,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = RouteTable { routes: vec![route(254, "0.0.0.0/0", "eth0"), route(254, "10.0.0.0/8", "wg0")] };
+        assert_eq!(t.lookup("10.1.2.3".parse().unwrap()).unwrap().dev.as_deref(), Some("wg0"));
+        assert_eq!(t.lookup("192.0.2.1".parse().unwrap()).unwrap().dev.as_deref(), Some("eth0"));
+    }
+
+    #[test]
+    fn negated_interface_rule_does_not_match_everything() {
+        let t = RouteTable { routes: vec![route(254, "0.0.0.0/0", "eth0"), route(100, "0.0.0.0/0", "wg0")] };
+        let mut odd = rule(300, 100);
+        odd.not = true;
+        odd.iif = Some("cni0".into());
+        let rules = vec![odd, rule(32766, 254)];
+        let (r, by) = t.lookup_with_rules(&rules, None, "192.0.2.1".parse().unwrap(), None).unwrap();
+        assert_eq!(r.dev.as_deref(), Some("eth0"));
+        assert_eq!(by.unwrap().priority, 32766);
+    }
+
+    #[test]
+    fn fwmark_rule_and_nop_continue() {
+        let t = RouteTable { routes: vec![route(254, "0.0.0.0/0", "eth0"), route(51820, "0.0.0.0/0", "wg0")] };
+        let mut marked = rule(100, 51820);
+        marked.fwmark = Some(0xca6c);
+        let mut nop = rule(50, 0);
+        nop.action = RuleAction::Nop;
+        let rules = vec![nop, marked, rule(32766, 254)];
+        let dst = "192.0.2.1".parse().unwrap();
+        assert_eq!(t.lookup_with_rules(&rules, None, dst, Some(0xca6c)).unwrap().0.dev.as_deref(), Some("wg0"));
+        assert_eq!(t.lookup_with_rules(&rules, None, dst, None).unwrap().0.dev.as_deref(), Some("eth0"));
+    }
 }
