@@ -16,6 +16,10 @@
 #   k8s:    default-deny egress without DNS in namespace shop        (POL-001)
 #   k8s:    privileged single-replica WireGuard gateway, key in a ConfigMap (POD-*)
 #   k8s:    Istio-injected pods send to the VPN range through the sidecar (MESH-001)
+#   node-1: FORWARD policy DROP accepts only pod-sourced and reply traffic: new
+#           connections from the VPN range to node-1's pods are dropped (NODE-003)
+#   vpc-router/onprem-router: no common IKE proposal, ESP DH groups differ, PSKs differ
+#           (TUN-010, TUN-011/TUN-015, TUN-014)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -150,7 +154,10 @@ cap node-2 node node-2
 cap pod-web pod node-1 shop/web-7d4b9c
 cap pod-cart pod node-2 shop/cart-5f6d8b
 cap gw-1 gateway node-1
-x gw-1 wg show all dump > "$out/hosts/gw-1/wg-dump.txt"
+# `wg show all dump` would list every wireguard-go interface on the machine (their control
+# sockets are global), so dump the gateway's interface and add the interface column as
+# `all dump` does.
+x gw-1 wg show "$WG_GW" dump | sed "s/^/$WG_GW\t/" > "$out/hosts/gw-1/wg-dump.txt"
 cap vpc-router gateway
 cap onprem-router gateway
 

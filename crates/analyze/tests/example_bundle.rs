@@ -48,6 +48,7 @@ fn example_reports_every_injected_fault() {
         ("DNS-001", "pod-web"),
         ("CNI-001", ""),
         ("NODE-001", "gw-1"),
+        ("NODE-003", "node-1"),
         ("TUN-001", "gw-1"),
         ("TUN-005", "gw-1"),
         ("TUN-010", ""),
@@ -97,7 +98,7 @@ fn example_secrets_never_reach_the_model_or_findings() {
     }
     for side in ["vpc-router", "onprem-router"] {
         let conf = std::fs::read_to_string(example().join(format!("hosts/{side}/swanctl/swanctl.conf"))).expect("conf");
-        let line = conf.lines().find(|l| l.trim_start().starts_with("secret")).expect("secret line");
+        let line = conf.lines().find(|l| l.trim_start().starts_with("secret =")).expect("secret line");
         secrets.push(line.split('"').nth(1).expect("quoted").to_string());
     }
     assert!(secrets.len() >= 4, "found {} secrets in the example inputs", secrets.len());

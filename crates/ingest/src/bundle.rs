@@ -378,7 +378,14 @@ impl Reader {
         // `ip -j route show table all` without -4 lists IPv6 routes too, which ip-route6.json
         // repeats: keep one of each.
         host.routes.routes = hostp::ip::dedup_routes(std::mem::take(&mut host.routes.routes));
-        host.wireguard = hostp::wireguard::merge(wg_runtime, wg_configs);
+        let mut wireguard = hostp::wireguard::merge(wg_runtime, wg_configs);
+        // With wireguard-go, `wg show all dump` reaches every control socket on the machine,
+        // whatever namespace its interface lives in: keep only this host's interfaces when
+        // its link list is known.
+        if !host.interfaces.is_empty() {
+            wireguard.retain(|w| !w.from_runtime || host.interfaces.iter().any(|i| i.name == w.name));
+        }
+        host.wireguard = wireguard;
         // wireguard-go (userspace) shows up in `ip -d link` as a plain TUN device; the
         // WireGuard state names it, so the model says what it really is.
         for iface in &mut host.interfaces {
@@ -541,6 +548,31 @@ pub fn parse_rfc3339(t: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_wireguard_go_interfaces_are_dropped_and_tun_reclassified() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("hosts/gw");
+        fs::create_dir_all(&h).unwrap();
+        fs::write(
+            h.join("ip-link.json"),
+            r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"],"mtu":65536,"operstate":"UNKNOWN","link_type":"loopback"},
+               {"ifindex":5,"ifname":"wg0","flags":["POINTOPOINT","UP"],"mtu":1420,"operstate":"UNKNOWN","link_type":"none","linkinfo":{"info_kind":"tun"}}]"#,
+        )
+        .unwrap();
+        let key = "MPAdKT6T7LqCl2Lkc0S4h0umDmhcaqjp9LGfJk8aG04=";
+        let pubkey = "lNXyceRdVMxmCU0HB9G4zSqT7E9Y8+CooPUeBwm3YlY=";
+        fs::write(
+            h.join("wg-dump.txt"),
+            format!("wg0\t{key}\t{pubkey}\t51820\toff\nwg-other\t{key}\t{pubkey}\t51821\toff\n"),
+        )
+        .unwrap();
+        let net = read_bundle(dir.path(), &BundleOptions::default()).unwrap();
+        assert!(net.ingest_issues.is_empty(), "{:?}", net.ingest_issues);
+        let host = net.host("gw").unwrap();
+        assert_eq!(host.wireguard.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["wg0"]);
+        assert_eq!(host.interface("wg0").unwrap().kind, InterfaceKind::WireGuard);
+    }
 
     #[test]
     fn rfc3339() {
