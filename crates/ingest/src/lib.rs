@@ -78,7 +78,13 @@ impl ParseContext {
         location: Location,
         value: &str,
     ) -> netsleuth_model::Secret {
-        let secret = self.redactor.secret(value);
+        // A value already redacted by `netsleuth collect` keeps its fingerprint (made under
+        // the collect-time key, named by the manifest's salt_id) instead of being hashed again.
+        let marked = value.trim().strip_prefix("<redacted:").and_then(|v| v.strip_suffix('>'));
+        let secret = match marked {
+            Some(fp) if redact::is_redacted(value.trim()) => netsleuth_model::Secret { fingerprint: fp.to_string() },
+            _ => self.redactor.secret(value),
+        };
         self.redactions.push(Redaction { kind, location, secret: secret.clone() });
         secret
     }
@@ -87,5 +93,22 @@ impl ParseContext {
 impl Default for ParseContext {
     fn default() -> Self {
         ParseContext::new(Redactor::random())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsleuth_model::RedactionKind;
+
+    #[test]
+    fn already_redacted_values_keep_their_fingerprint() {
+        let mut ctx = ParseContext::new(Redactor::from_salt("a"));
+        let marker = "<redacted:0123456789abcdef01234567>";
+        let s = ctx.redact(RedactionKind::WireguardPrivateKey, Location::Derived, marker);
+        assert_eq!(s.fingerprint, "0123456789abcdef01234567");
+        let fresh = ctx.redact(RedactionKind::WireguardPrivateKey, Location::Derived, "plain-secret");
+        assert_eq!(fresh, Redactor::from_salt("a").secret("plain-secret"));
+        assert_eq!(ctx.redactions.len(), 2);
     }
 }
