@@ -131,7 +131,12 @@ x node-1 iptables -P FORWARD DROP
 x node-1 iptables -A FORWARD -s 10.244.0.0/16 -m comment --comment "pod egress" -j ACCEPT
 x node-1 iptables -A FORWARD -d 10.244.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 # Bounded traffic inside the lab only: one ping per WireGuard peer (handshakes).
-x gw-1 ping -c 1 -W 2 10.99.0.2 >/dev/null || true
+# site-a must complete its handshake (the healthy peer): retry, at most 20 times.
+for t in $(seq 20); do
+  x gw-1 ping -c 1 -W 1 10.99.0.2 >/dev/null 2>&1 && \
+    x gw-1 wg show "$WG_GW" latest-handshakes | grep -q "$(cat $tmp/site-a.pub)[[:space:]]*[1-9]" && break
+  sleep 0.5
+done
 x gw-1 ping -c 1 -W 2 10.99.0.3 >/dev/null || true
 x node-1 ping -c 1 -W 2 10.244.2.20 >/dev/null || true
 
