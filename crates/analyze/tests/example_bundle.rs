@@ -91,7 +91,7 @@ fn example_secrets_never_reach_the_model_or_findings() {
     for line in dump.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.len() {
-            5 => secrets.push(fields[1].to_string()),                           // private key
+            5 => secrets.push(fields[1].to_string()), // private key
             9 if fields[2] != "(none)" => secrets.push(fields[2].to_string()), // preshared key
             _ => {}
         }
