@@ -46,6 +46,8 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Rules(args) => rules(&args),
         Command::Explain(args) => explain(&args, cli.color),
         Command::Completions(args) => completions(&args),
+        Command::Collect(args) => crate::collect::run(&args),
+        Command::Lab(args) => crate::lab::run(args),
     }
 }
 

@@ -59,6 +59,12 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  netsleuth completions bash > /etc/bash_completion.d/netsleuth\n  \
                             netsleuth completions zsh > \"${fpath[1]}/_netsleuth\"")]
     Completions(CompletionsArgs),
+    /// Collect this host (or a network namespace) into a bundle, secrets redacted.
+    #[command(after_help = crate::collect::COLLECT_EXAMPLES)]
+    Collect(crate::collect::CollectArgs),
+    /// Real networks in network namespaces with injectable faults (needs root).
+    #[command(after_help = crate::lab::LAB_EXAMPLES)]
+    Lab(crate::lab::LabArgs),
 }
 
 #[derive(Debug, Args)]

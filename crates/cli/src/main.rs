@@ -4,6 +4,8 @@
 
 mod app;
 mod args;
+mod collect;
+mod lab;
 
 use std::io::Write;
 use std::process::ExitCode;
