@@ -376,7 +376,17 @@ pub(crate) fn forwarding_reason(host: &Host, net_wide: &WgPeerIndex<'_>) -> Opti
     }
     for r in host.routes.iter() {
         if let Some(i) = r.dev.as_deref().and_then(|d| host.interface(d)) {
-            if i.kind == InterfaceKind::Veth && r.route_type == RouteType::Unicast {
+            // A route *towards* a pod behind a veth means this host forwards for it. A pod's
+            // own default route, its connected subnet and link-local or multicast routes on
+            // its veth `eth0` say nothing of the kind.
+            let own_subnet = i.addresses.iter().any(|a| a.trunc() == r.dst.trunc() || r.dst.contains(&a.addr()));
+            let special = r.dst.prefix_len() == 0
+                || r.table == RouteTable::LOCAL
+                || match r.dst.addr() {
+                    std::net::IpAddr::V4(a) => a.is_link_local() || a.is_multicast(),
+                    std::net::IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_multicast(),
+                };
+            if i.kind == InterfaceKind::Veth && r.route_type == RouteType::Unicast && !own_subnet && !special {
                 return Some((
                     format!("route {} via veth {}", r.dst, i.name),
                     Evidence::new(r.origin.clone(), format!("{} dev {}", r.dst, i.name)),
@@ -1253,6 +1263,24 @@ mod tests {
         c.interfaces.push(iface("laptop", 1, "eth0", InterfaceKind::Physical, 1500, &["192.168.1.20/24"]));
         sysctl(&mut c, "net.ipv4.ip_forward", "0", 3);
         assert!(run(r("NODE-001"), &net(vec![h, c]), None).is_empty());
+    }
+
+    #[test]
+    fn node001_quiet_on_an_endpoint_whose_only_link_is_a_veth() {
+        // A pod-like namespace: eth0 is a veth, its default route, connected subnet and
+        // link-local routes all use it. None of that is forwarding.
+        let mut h = host("app");
+        h.interfaces.push(iface("app", 2, "eth0", InterfaceKind::Veth, 1500, &["10.20.1.10/24", "fe80::1/64"]));
+        h.routes.routes.push(route("app", 0, "0.0.0.0/0", Some("eth0"), Some("10.20.1.1")));
+        h.routes.routes.push(route("app", 1, "10.20.1.0/24", Some("eth0"), None));
+        h.routes.routes.push(route("app", 2, "fe80::/64", Some("eth0"), None));
+        h.routes.routes.push(route("app", 3, "169.254.0.0/16", Some("eth0"), None));
+        sysctl(&mut h, "net.ipv4.ip_forward", "0", 1);
+        assert!(run(r("NODE-001"), &net(vec![h.clone()]), None).is_empty());
+        // The same host with a route towards a pod behind another veth does forward.
+        h.interfaces.push(iface("app", 3, "cali7", InterfaceKind::Veth, 1500, &[]));
+        h.routes.routes.push(route("app", 4, "10.244.3.7/32", Some("cali7"), None));
+        assert_eq!(run(r("NODE-001"), &net(vec![h]), None).len(), 1);
     }
 
     #[test]
