@@ -113,6 +113,25 @@ pub(crate) const RULES: &[Rule] = &[
                   NAT) and PersistentKeepalive is off",
         check: check_keepalive,
     },
+    Rule {
+        id: "TUN-007",
+        layer: Layer::Tunnel,
+        severity: Severity::High,
+        title: "Route into a WireGuard interface that no peer's AllowedIPs cover",
+        rationale: "WireGuard's cryptokey routing sends a packet to the peer whose AllowedIPs hold its \
+                    destination. A route that puts a prefix into the interface while no peer claims \
+                    it (AllowedIPs edited on one side, a peer replaced, a range added to the routes \
+                    but not to the peer) makes every packet to it fail with ENOKEY ('sendmsg: \
+                    Required key not available'): the tunnel is up, the handshake fresh, and that \
+                    range is black-holed.",
+        references: &[
+            "https://www.wireguard.com/#cryptokey-routing",
+            "https://man7.org/linux/man-pages/man8/wg.8.html",
+        ],
+        example: "host/gw-1/iface/wg0/route/10.20.0.0/16: route 10.20.0.0/16 dev wg0 but no peer of wg0 has \
+                  AllowedIPs covering it (peers: Xk3vQ9aB… 10.99.0.2/32, 10.21.0.0/16)",
+        check: check_route_without_peer,
+    },
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -871,6 +890,112 @@ fn report_no_endpoint(
     out.push(f);
 }
 
+// ---------------------------------------------------------------------------------------
+// TUN-007
+// ---------------------------------------------------------------------------------------
+
+/// Which part of `dst` the peers' AllowedIPs hold: fully (one prefix contains it), partly
+/// (some prefixes lie inside it), or not at all.
+fn allowed_coverage(wg: &WireGuardInterface, dst: &IpNet) -> (bool, Vec<IpNet>) {
+    let all = wg.peers.iter().flat_map(|p| p.allowed_ips.iter().map(|a| a.trunc()));
+    let mut full = false;
+    let mut parts = Vec::new();
+    for a in all {
+        if a.contains(&dst.network()) && a.prefix_len() <= dst.prefix_len() {
+            full = true;
+        } else if dst.contains(&a.network()) {
+            parts.push(a);
+        }
+    }
+    (full, parts)
+}
+
+fn check_route_without_peer(ctx: &Context<'_>, rule: &Rule, out: &mut Vec<Finding>) {
+    for host in &ctx.net.hosts {
+        for wg in effective_interfaces(host) {
+            if host.interface(&wg.name).is_some_and(|i| !i.up) {
+                continue;
+            }
+            let own = own_addresses(host, wg);
+            for r in host.routes.iter() {
+                if r.dev.as_deref() != Some(wg.name.as_str())
+                    || r.route_type != RouteType::Unicast
+                    || r.table == RouteTable::LOCAL
+                {
+                    continue;
+                }
+                let dst = r.dst.trunc();
+                let special = match dst.addr() {
+                    IpAddr::V4(a) => a.is_link_local() || a.is_multicast(),
+                    IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_multicast(),
+                };
+                // The connected route of the interface's own subnet carries the peers' tunnel
+                // addresses; it is not a claim that every address of it has a peer.
+                if special || own.iter().any(|o| o.trunc() == dst || dst.contains(&o.addr())) {
+                    continue;
+                }
+                let (full, parts) = allowed_coverage(wg, &dst);
+                if full {
+                    continue;
+                }
+                let peers: Vec<String> = wg
+                    .peers
+                    .iter()
+                    .map(|p| {
+                        let ips: Vec<String> = p.allowed_ips.iter().map(ToString::to_string).collect();
+                        format!(
+                            "{} {}",
+                            abbrev_key(&p.public_key),
+                            if ips.is_empty() { "(none)".into() } else { ips.join(", ") }
+                        )
+                    })
+                    .collect();
+                let coverage = if parts.is_empty() {
+                    "no peer's AllowedIPs cover any of it".to_string()
+                } else {
+                    let p: Vec<String> = parts.iter().map(ToString::to_string).collect();
+                    format!("peers' AllowedIPs cover only {} of it", p.join(", "))
+                };
+                let detail = format!(
+                    "route {} sends {dst} into {} on {}, but {coverage} (peers: {}). WireGuard drops every                      packet to an address no peer claims (ENOKEY, 'sendmsg: Required key not available'), so                      {dst} is unreachable although the tunnel is up",
+                    route_text(r),
+                    wg.name,
+                    host.name,
+                    if peers.is_empty() { "none".to_string() } else { join_limited(&peers, 4) }
+                );
+                let mut evidence = vec![Evidence::new(r.origin.clone(), route_text(r))];
+                evidence
+                    .extend(wg.peers.iter().take(3).map(|p| Evidence::new(p.origin.clone(), allowed_excerpt(wg, p))));
+                let fix = match wg.peers.as_slice() {
+                    [only] => {
+                        let mut ips: Vec<String> = only.allowed_ips.iter().map(ToString::to_string).collect();
+                        ips.push(dst.to_string());
+                        format!(
+                            "wg set {} peer {} allowed-ips {} (and AllowedIPs = ... in its wg-quick config); the far \
+                             end must hold this side's source addresses in its AllowedIPs too",
+                            wg.name,
+                            only.public_key,
+                            ips.join(",")
+                        )
+                    }
+                    _ => format!(
+                        "add {dst} to the AllowedIPs of the peer that serves it (`wg set {} peer <KEY> allowed-ips                          <current>,{dst}`, and its wg-quick config), or delete the route if nothing behind the                          tunnel serves {dst}",
+                        wg.name
+                    ),
+                };
+                out.push(rule.finding(
+                    format!("{}/iface/{}/route/{dst}", host.subject(), wg.name),
+                    format!("{dst} is routed into {} but no peer's AllowedIPs cover it", wg.name),
+                    detail,
+                    evidence,
+                    fix,
+                    if wg.from_runtime { Confidence::Likely } else { Confidence::Possible },
+                ));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1026,6 +1151,49 @@ mod tests {
         let mut h = gw("hub");
         h.wireguard.push(wg("hub", true, vec![peer("hub", 3, KA, &["10.8.0.2/32"], None)]));
         assert!(run(r("TUN-002"), &net(vec![h]), None).is_empty());
+    }
+
+    #[test]
+    fn tun007_route_into_wg_without_a_peer_for_it() {
+        let mut h = gw("gw");
+        h.routes.routes.push(route("gw", 2, "10.20.0.0/16", Some("wg0"), None));
+        h.wireguard.push(wg("gw", true, vec![peer("gw", 3, KA, &["10.99.0.2/32", "10.21.0.0/16"], None)]));
+        let out = run(r("TUN-007"), &net(vec![h]), None);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].subject, "host/gw/iface/wg0/route/10.20.0.0/16");
+        assert!(out[0].detail.contains("no peer's AllowedIPs cover any of it"), "{}", out[0].detail);
+        assert!(out[0].detail.contains("10.21.0.0/16"), "{}", out[0].detail);
+        assert_eq!(out[0].evidence[0].location, Location::json("hosts/gw/ip-route.json", "/2"));
+        assert!(out[0].fix.contains("allowed-ips 10.99.0.2/32,10.21.0.0/16,10.20.0.0/16"), "{}", out[0].fix);
+    }
+
+    #[test]
+    fn tun007_quiet_when_a_peer_covers_the_route_or_it_is_the_own_subnet() {
+        let mut h = gw("gw");
+        h.routes.routes.push(route("gw", 2, "10.20.5.0/24", Some("wg0"), None));
+        h.routes.routes.push(route("gw", 3, "10.8.0.0/24", Some("wg0"), None));
+        h.wireguard.push(wg(
+            "gw",
+            true,
+            vec![peer("gw", 3, KA, &["10.20.0.0/16"], None), peer("gw", 7, KB, &["10.8.0.3/32"], None)],
+        ));
+        let out = run(r("TUN-007"), &net(vec![h]), None);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn tun007_partial_cover_is_named() {
+        let mut h = gw("gw");
+        h.routes.routes.push(route("gw", 2, "10.20.0.0/16", Some("wg0"), None));
+        h.wireguard.push(wg(
+            "gw",
+            true,
+            vec![peer("gw", 3, KA, &["10.20.5.0/24"], None), peer("gw", 7, KB, &["10.30.0.0/16"], None)],
+        ));
+        let out = run(r("TUN-007"), &net(vec![h]), None);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].detail.contains("cover only 10.20.5.0/24"), "{}", out[0].detail);
+        assert!(out[0].fix.contains("<KEY>"), "{}", out[0].fix);
     }
 
     #[test]
