@@ -95,7 +95,8 @@ pub fn cleanup_leftovers(dir: &StateDir) -> Result<CleanupReport> {
             }
         }
     }
-    let processes = lab_processes();
+    let mut processes = lab_processes();
+    processes.extend(crate::strongswan::lab_charons());
     for (id, _) in &processes {
         if !live.contains(id.as_str()) {
             stray.insert(id.clone());

@@ -66,6 +66,9 @@ pub fn main_with_args(args: &[String]) -> i32 {
         let _ = writeln!(stderr, "{USAGE}");
         return 2;
     };
+    if let Some(code) = crate::dnsmasq::tool_main(cmd, rest) {
+        return code;
+    }
     let flags = match Flags::parse(rest) {
         Ok(f) => f,
         Err(e) => {

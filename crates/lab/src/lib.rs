@@ -15,6 +15,7 @@
 
 mod cleanup;
 mod cmd;
+pub mod dnsmasq;
 pub mod echo;
 mod error;
 pub mod faults;
@@ -28,6 +29,7 @@ mod services;
 mod setup;
 pub mod state;
 mod status;
+pub mod strongswan;
 pub mod traffic;
 
 pub use cleanup::{cleanup_leftovers, down_all, CleanupReport};

@@ -25,8 +25,11 @@ const MAX_SCENARIO_BYTES: usize = 1 << 20;
 pub const MAX_HOSTS: usize = 64;
 
 /// The scenarios shipped with netsleuth (`lab/scenarios/` of the repository).
-const BUILTIN: &[(&str, &str)] =
-    &[("k8s-wireguard-site", include_str!("../../../lab/scenarios/k8s-wireguard-site.yaml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("k8s-wireguard-site", include_str!("../../../lab/scenarios/k8s-wireguard-site.yaml")),
+    ("ipsec-hybrid", include_str!("../../../lab/scenarios/ipsec-hybrid.yaml")),
+    ("dns-and-policy", include_str!("../../../lab/scenarios/dns-and-policy.yaml")),
+];
 
 /// The only address ranges a scenario may use: documentation ranges for the underlay
 /// "internet", private ranges for sites and pods. They exist only inside lab namespaces.
@@ -316,6 +319,12 @@ impl NftTableSpec {
 pub enum Service {
     Wireguard(WireguardSpec),
     Echo(EchoSpec),
+    /// strongSwan charon (own mount namespace, kernel-libipsec), IKEv2 PSK site-to-site.
+    Strongswan(crate::strongswan::StrongswanSpec),
+    /// dnsmasq as a cluster resolver or an upstream (records, local and forward zones).
+    Dnsmasq(crate::dnsmasq::DnsmasqSpec),
+    /// A client host's resolver configuration (its own resolv.conf in the lab run dir).
+    Resolv(crate::dnsmasq::ResolvSpec),
 }
 
 /// A WireGuard interface run by wireguard-go. Keys are made per lab run.
@@ -395,7 +404,7 @@ impl Scenario {
             .flat_map(|(h, spec)| {
                 spec.value.services.iter().filter_map(move |s| match &s.value {
                     Service::Wireguard(w) => Some((h.as_str(), w)),
-                    Service::Echo(_) => None,
+                    _ => None,
                 })
             })
             .collect()
@@ -886,6 +895,21 @@ fn check_host(c: &mut Check<'_>, host: &str, h: &HostSpec) {
         let at = s.referenced;
         match &s.value {
             Service::Wireguard(w) => check_wireguard(c, host, &at, w),
+            Service::Strongswan(s) => {
+                for e in crate::strongswan::check(s) {
+                    c.err(&at, format!("host {host}: {e}"));
+                }
+            }
+            Service::Dnsmasq(d) => {
+                for e in crate::dnsmasq::check_dnsmasq(d) {
+                    c.err(&at, format!("host {host}: {e}"));
+                }
+            }
+            Service::Resolv(r) => {
+                for e in crate::dnsmasq::check_resolv(r) {
+                    c.err(&at, format!("host {host}: {e}"));
+                }
+            }
             Service::Echo(e) => {
                 if e.tcp.is_none() && e.udp.is_none() && e.http.is_none() {
                     c.err(&at, format!("host {host}: echo needs at least one of tcp, udp, http"));
@@ -920,7 +944,7 @@ fn check_wireguard(c: &mut Check<'_>, host: &str, at: &Location, w: &WireguardSp
                         .iter()
                         .filter_map(|s| match &s.value {
                             Service::Wireguard(x) => Some(x.name.as_str()),
-                            Service::Echo(_) => None,
+                            _ => None,
                         })
                         .collect()
                 })

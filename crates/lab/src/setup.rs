@@ -224,6 +224,10 @@ pub(crate) fn build(
             }
         }
     }
+    // strongSwan last: routes and firewalls are in place, so IKE goes out at once.
+    crate::strongswan::start_all(state, scenario, dir, children, cancel)?;
+    // dnsmasq resolvers (and the pods' resolv.conf files).
+    crate::dnsmasq::start_services(state, scenario, dir, children, cancel)?;
     Ok(())
 }
 

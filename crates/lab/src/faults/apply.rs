@@ -88,6 +88,12 @@ pub(crate) fn inject(
     params: &BTreeMap<String, String>,
     saved: &mut BTreeMap<String, String>,
 ) -> Result<()> {
+    if let Some(done) = super::ipsec::inject(ops, spec, params, saved) {
+        return done;
+    }
+    if super::dns::handles(spec.name) {
+        return super::dns::inject(ops, spec, params, saved);
+    }
     let p = Params { fault: spec.name, map: params };
     let host = p.get("host")?;
     ops.netns(host)?;
@@ -249,6 +255,12 @@ pub(crate) fn clear(
     params: &BTreeMap<String, String>,
     saved: &BTreeMap<String, String>,
 ) -> Result<()> {
+    if let Some(done) = super::ipsec::clear(ops, spec, params, saved) {
+        return done;
+    }
+    if super::dns::handles(spec.name) {
+        return super::dns::clear(ops, spec, params, saved);
+    }
     let p = Params { fault: spec.name, map: params };
     let host = p.get("host")?;
     ops.netns(host)?;

@@ -14,6 +14,8 @@ use serde::Serialize;
 use crate::scenario::Scenario;
 
 pub(crate) mod apply;
+mod dns;
+mod ipsec;
 
 /// One parameter of a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -264,6 +266,15 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::None,
         diagnosis: "packet loss on the underlay path between the WireGuard peers",
     },
+    ipsec::IKE_UDP_BLOCK,
+    ipsec::IKE_PROPOSAL_MISMATCH,
+    ipsec::IPSEC_PSK_MISMATCH,
+    ipsec::IPSEC_TS_NOT_MIRRORED,
+    dns::DNS_DOWN,
+    dns::DNS_SLOW,
+    dns::DNS_STALE,
+    dns::NDOTS_AMPLIFICATION,
+    dns::DNS_EGRESS_DROP,
 ];
 
 /// Every fault, in catalog order.
