@@ -150,7 +150,7 @@ static CATALOG: &[FaultSpec] = &[
             req("allowed", "the wrong AllowedIPs, comma-separated"),
         ],
         primary: Some("allowed"),
-        expected_rules: &["TUN-003"],
+        expected_rules: &["TUN-007"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis:
             "WireGuard AllowedIPs of the remote peer do not cover the remote range (route and AllowedIPs disagree)",
