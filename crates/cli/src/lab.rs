@@ -561,26 +561,10 @@ fn cleanup(format: Format) -> Result<Outcome> {
 }
 
 fn collect(a: &CollectArgs) -> Result<Outcome> {
-    use netsleuth_model::host::HostRole;
-    use netsleuth_probe::collect::{collect_bundle, CollectOptions, CollectTarget};
+    use netsleuth_probe::collect::{collect_bundle, CollectOptions};
     require_root()?;
     let lab = attach(&a.select)?;
-    let targets: Vec<CollectTarget> = lab
-        .state()
-        .hosts
-        .iter()
-        .map(|h| CollectTarget {
-            role: match h.role.as_deref() {
-                Some("node") => Some(HostRole::Node),
-                Some("gateway") => Some(HostRole::Gateway),
-                Some("pod") => Some(HostRole::Pod),
-                _ => None,
-            },
-            node: h.node.clone(),
-            pod: h.pod.clone(),
-            ..CollectTarget::netns(h.name.clone(), h.netns.clone())
-        })
-        .collect();
+    let targets = lab.collect_targets();
     let redactor = match &a.salt {
         Some(s) => netsleuth_ingest::Redactor::from_salt(s),
         None => netsleuth_ingest::Redactor::random(),

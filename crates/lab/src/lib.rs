@@ -15,6 +15,7 @@
 
 mod cleanup;
 mod cmd;
+mod collect_targets;
 pub mod dnsmasq;
 pub mod echo;
 mod error;

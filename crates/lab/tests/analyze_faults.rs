@@ -1,22 +1,26 @@
-//! Lab → `collect_bundle` → `read_bundle` → `analyze`: every catalog fault that a static rule
-//! can see must make that rule report a new finding (not in the healthy baseline) on the host
-//! the fault touches. Needs root; one lab serves every fault visible right after inject.
+//! Lab → `collect_bundle` → `read_bundle` → `analyze`: every fault of a scenario that a static
+//! rule can see must make that rule report a new finding (not in the healthy baseline) on the
+//! host the fault touches. Needs root; one lab per scenario serves every fault visible right
+//! after inject. Scenarios: k8s-wireguard-site, ipsec-hybrid, dns-and-policy (one at a time).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::say;
 use netsleuth_analyze::{analyze, AnalyzeOptions};
 use netsleuth_ingest::{read_bundle, BundleOptions, Redactor};
 use netsleuth_lab::faults::{self, FaultSpec};
-use netsleuth_lab::{scenario, FaultRequest, Lab, StaticVisibility, UpOptions};
+use netsleuth_lab::{scenario, strongswan, FaultRequest, Lab, StaticVisibility, UpOptions};
 use netsleuth_model::finding::{Finding, Location, Severity};
-use netsleuth_model::host::HostRole;
-use netsleuth_probe::collect::{collect_bundle, CollectOptions, CollectTarget};
+use netsleuth_probe::collect::{collect_bundle, CollectOptions};
 
-const SCENARIO: &str = "k8s-wireguard-site";
+/// The labs of this file run one after the other: in parallel on a small machine, the
+/// tunnels' re-establishing waits of inject and clear would race their time limits.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A finding as compared across bundles: rule and subject, with the lab id (which is part
 /// of real interface names such as `nsl-1a2b3c-w0`) replaced, so that bundles of two labs
@@ -82,19 +86,7 @@ fn collect_and_analyze(lab: &Lab, what: &str) -> Analysis {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{what}: temp dir: {e}"));
     let out = dir.path().join("bundle");
-    let targets: Vec<CollectTarget> = lab
-        .state()
-        .hosts
-        .iter()
-        .map(|h| CollectTarget {
-            // The lab's roles beyond node/gateway/pod (router, switch, server) have no
-            // model role: host.json then leaves the role out, as `lab collect` does.
-            role: h.role.as_deref().and_then(|r| serde_json::from_value::<HostRole>(serde_json::json!(r)).ok()),
-            node: h.node.clone(),
-            pod: h.pod.clone(),
-            ..CollectTarget::netns(h.name.clone(), h.netns.clone())
-        })
-        .collect();
+    let targets = lab.collect_targets();
     let opts = CollectOptions { timeout: Duration::from_secs(10), ..CollectOptions::default() };
     let report = collect_bundle(&targets, &out, false, &Redactor::random(), &opts)
         .unwrap_or_else(|e| panic!("{what}: collect_bundle: {e}"));
@@ -155,25 +147,71 @@ fn check_fault(
     }
 }
 
-fn up(faults: Vec<FaultRequest>) -> Lab {
-    let sc = scenario::load(SCENARIO).unwrap_or_else(|e| panic!("{e}"));
+fn up(scenario_name: &str, faults: Vec<FaultRequest>) -> Lab {
+    let sc = scenario::load(scenario_name).unwrap_or_else(|e| panic!("{e}"));
     let mut opts = UpOptions::new(common::echo_command());
     opts.faults = faults;
     Lab::up(&sc, &opts).unwrap_or_else(|e| panic!("lab up: {e}"))
 }
 
+/// True when the test may run and the extra programs it needs are installed; otherwise says
+/// why (and fails under NETSLEUTH_LAB_REQUIRED=1, as `common::can_run` does).
+fn can_run_with(test: &str, programs: &[&str]) -> bool {
+    if !common::can_run(test) {
+        return false;
+    }
+    let in_path = |p: &str| {
+        Path::new(p).is_absolute() && Path::new(p).is_file()
+            || std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(p).is_file()))
+    };
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !in_path(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("NETSLEUTH_LAB_REQUIRED").is_none_or(|v| v != "1"),
+        "{test}: {missing:?} not installed but NETSLEUTH_LAB_REQUIRED=1"
+    );
+    say(&format!("SKIPPED {test}: {missing:?} not installed"));
+    false
+}
+
 #[test]
 fn every_statically_visible_fault_is_reported_by_its_rule() {
-    if !common::can_run("every_statically_visible_fault_is_reported_by_its_rule") {
-        return;
+    if can_run_with("every_statically_visible_fault_is_reported_by_its_rule", &[]) {
+        check_scenario("k8s-wireguard-site", 8);
     }
+}
+
+#[test]
+fn ipsec_config_faults_are_reported_by_their_rules() {
+    if can_run_with("ipsec_config_faults_are_reported_by_their_rules", &[strongswan::CHARON, "swanctl"]) {
+        check_scenario("ipsec-hybrid", 3);
+    }
+}
+
+#[test]
+fn ndots_amplification_is_reported_by_its_rule() {
+    if can_run_with("ndots_amplification_is_reported_by_its_rule", &["dnsmasq"]) {
+        check_scenario("dns-and-policy", 1);
+    }
+}
+
+/// Healthy baseline, then every statically visible fault the scenario lists (`faults:`) on
+/// its own, then the baseline again; `min_visible`: how many such faults there are at least.
+fn check_scenario(scenario_name: &str, min_visible: usize) {
+    // A panic of another test leaves the lock poisoned; its lab is gone by then.
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let started = Instant::now();
-    let mut lab = up(Vec::new());
-    say(&format!("lab {} up in {:.1} s", lab.id(), started.elapsed().as_secs_f64()));
+    let mut lab = up(scenario_name, Vec::new());
+    say(&format!("lab {} ({scenario_name}) up in {:.1} s", lab.id(), started.elapsed().as_secs_f64()));
 
     // Every fault's resolved parameters and expected hosts, before anything is injected.
     let mut plan: Vec<(&'static FaultSpec, BTreeMap<String, String>, BTreeSet<String>)> = Vec::new();
     for spec in faults::catalog() {
+        if !lab.scenario().faults.contains_key(spec.name) {
+            continue;
+        }
         if spec.static_visibility == StaticVisibility::None || spec.expected_rules.is_empty() {
             say(&format!(
                 "skipping {}: no static rule can see it (static visibility: none; it breaks: {})",
@@ -187,7 +225,11 @@ fn every_statically_visible_fault_is_reported_by_its_rule() {
         assert!(!hosts.is_empty(), "{}: no expected host ({params:?})", spec.name);
         plan.push((spec, params, hosts));
     }
-    assert!(plan.len() >= 8, "the catalog has at least 8 statically visible faults: {}", plan.len());
+    assert!(
+        plan.len() >= min_visible,
+        "{scenario_name} has at least {min_visible} statically visible faults: {}",
+        plan.len()
+    );
 
     // Healthy baseline: no critical or high finding on any host a fault touches.
     let healthy = collect_and_analyze(&lab, "healthy");
@@ -234,7 +276,7 @@ fn every_statically_visible_fault_is_reported_by_its_rule() {
     // Faults visible only when present from `up`: a fresh lab each, started with the fault.
     for (spec, _, hosts) in plan.iter().filter(|(s, _, _)| s.static_visibility == StaticVisibility::FromUp) {
         let t = Instant::now();
-        let lab = up(vec![FaultRequest::named(spec.name)]);
+        let lab = up(scenario_name, vec![FaultRequest::named(spec.name)]);
         say(&format!("lab {} up with {} in {:.1} s", lab.id(), spec.name, t.elapsed().as_secs_f64()));
         let active: Vec<&str> = lab.faults().iter().map(|f| f.name.as_str()).collect();
         assert_eq!(active, [spec.name], "{}: the fault is active from up", spec.name);
@@ -243,6 +285,10 @@ fn every_statically_visible_fault_is_reported_by_its_rule() {
         lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
     }
 
-    say(&format!("analyze_faults: {} faults checked in {:.1} s", plan.len(), started.elapsed().as_secs_f64()));
-    assert!(errors.is_empty(), "{} problem(s):\n{}", errors.len(), errors.join("\n"));
+    say(&format!(
+        "analyze_faults: {scenario_name}: {} faults checked in {:.1} s",
+        plan.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    assert!(errors.is_empty(), "{scenario_name}: {} problem(s):\n{}", errors.len(), errors.join("\n"));
 }

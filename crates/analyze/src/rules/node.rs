@@ -386,7 +386,16 @@ pub(crate) fn forwarding_reason(host: &Host, net_wide: &WgPeerIndex<'_>) -> Opti
                     std::net::IpAddr::V4(a) => a.is_link_local() || a.is_multicast(),
                     std::net::IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_multicast(),
                 };
-            if i.kind == InterfaceKind::Veth && r.route_type == RouteType::Unicast && !own_subnet && !special {
+            // Routes to pods are direct (`dev vethX`, no gateway); a route through a gateway
+            // on a host's only link is how that host itself leaves, not forwarding.
+            let only_link = host.interfaces.iter().filter(|x| x.kind != InterfaceKind::Loopback).count() <= 1;
+            if i.kind == InterfaceKind::Veth
+                && r.route_type == RouteType::Unicast
+                && r.gateway.is_none()
+                && !only_link
+                && !own_subnet
+                && !special
+            {
                 return Some((
                     format!("route {} via veth {}", r.dst, i.name),
                     Evidence::new(r.origin.clone(), format!("{} dev {}", r.dst, i.name)),
@@ -1276,6 +1285,8 @@ mod tests {
         h.routes.routes.push(route("app", 2, "fe80::/64", Some("eth0"), None));
         h.routes.routes.push(route("app", 3, "169.254.0.0/16", Some("eth0"), None));
         sysctl(&mut h, "net.ipv4.ip_forward", "0", 1);
+        // A server's route to another range through its gateway is its own way out.
+        h.routes.routes.push(route("app", 5, "10.244.0.0/16", Some("eth0"), Some("10.20.1.1")));
         assert!(run(r("NODE-001"), &net(vec![h.clone()]), None).is_empty());
         // The same host with a route towards a pod behind another veth does forward.
         h.interfaces.push(iface("app", 3, "cali7", InterfaceKind::Veth, 1500, &[]));

@@ -71,8 +71,8 @@ pub(super) const NDOTS_AMPLIFICATION: FaultSpec = FaultSpec {
         def("search", "extra search domains, appended (comma-separated)", "corp.example,example.internal,lab.internal"),
     ],
     primary: Some("ndots"),
-    expected_rules: &[],
-    static_visibility: StaticVisibility::None,
+    expected_rules: &["DNS-001"],
+    static_visibility: StaticVisibility::Immediate,
     diagnosis: "ndots/search-list amplification: external names are tried with every search domain first",
 };
 

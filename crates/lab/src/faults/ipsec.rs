@@ -1,8 +1,8 @@
 //! The IPsec (strongSwan) faults: IKE ports blocked on the underlay, IKE proposal mismatch,
 //! PSK mismatch, non-mirrored traffic selectors. Inject rewrites one side's swanctl.conf (or
 //! adds an nftables table) and restarts the tunnel; clear restores it and waits until it is up.
-//! `lab collect` does not read the lab's private swanctl.conf files yet, so none of these is
-//! statically visible; `expected_rules` names the rules that see them in a host's own config.
+//! `lab collect` reads each charon's swanctl.conf and SAs from the lab's work dir, so the
+//! config faults are visible right after inject (the TUN rules compare the two peers' configs).
 
 use std::collections::BTreeMap;
 
@@ -38,7 +38,7 @@ pub(crate) const IKE_PROPOSAL_MISMATCH: FaultSpec = FaultSpec {
     params: &[HOST, def("proposals", "the non-matching IKE and ESP proposal", "aes256-sha512-modp3072")],
     primary: Some("proposals"),
     expected_rules: &["TUN-010", "TUN-011"],
-    static_visibility: StaticVisibility::None,
+    static_visibility: StaticVisibility::Immediate,
     diagnosis: "IKE proposal mismatch between the IPsec peers (NO_PROPOSAL_CHOSEN)",
 };
 
@@ -50,7 +50,7 @@ pub(crate) const IPSEC_PSK_MISMATCH: FaultSpec = FaultSpec {
     params: &[HOST],
     primary: None,
     expected_rules: &["TUN-014"],
-    static_visibility: StaticVisibility::None,
+    static_visibility: StaticVisibility::Immediate,
     diagnosis: "IPsec pre-shared key mismatch between the peers (AUTHENTICATION_FAILED)",
 };
 
@@ -64,7 +64,7 @@ pub(crate) const IPSEC_TS_NOT_MIRRORED: FaultSpec = FaultSpec {
     params: &[HOST, def("remote_ts", "the wrong remote traffic selector(s), comma-separated", "10.10.2.0/24")],
     primary: Some("remote_ts"),
     expected_rules: &["TUN-012"],
-    static_visibility: StaticVisibility::None,
+    static_visibility: StaticVisibility::Immediate,
     diagnosis: "IPsec traffic selectors not mirrored between the peers (remote_ts does not cover the remote site)",
 };
 

@@ -10,6 +10,7 @@ mod output;
 mod scrub;
 mod time;
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs;
@@ -48,6 +49,12 @@ pub struct CollectTarget {
     /// A process in this host's mount namespace (a lab charon with a private `/run`):
     /// `swanctl` runs there (`nsenter -t PID -m`) and its VICI socket is looked up there.
     pub mount_ns_pid: Option<u32>,
+    /// The VICI socket of this host's charon (`unix:///path`) for `swanctl --list-sas`;
+    /// overrides [`CollectOptions::swanctl_uri`] for this host (a lab charon per namespace).
+    pub swanctl_uri: Option<String>,
+    /// Single /etc entries of this host kept elsewhere, by entry (`resolv.conf`,
+    /// `swanctl/swanctl.conf`): read from the given file instead; before `etc_dir`.
+    pub etc_files: BTreeMap<String, PathBuf>,
 }
 
 impl CollectTarget {
@@ -641,7 +648,7 @@ impl<'a> Collector<'a> {
     /// `swanctl-list-sas.txt`, when a VICI socket is there to ask.
     fn swanctl_sas(&mut self) -> Result<(), CollectError> {
         let artifact = "swanctl-list-sas.txt";
-        let uri = self.opts.swanctl_uri.clone();
+        let uri = self.target.swanctl_uri.clone().or_else(|| self.opts.swanctl_uri.clone());
         if uri.is_none() && self.target.mount_ns_pid.is_none() {
             if let Some(ns) = &self.target.netns {
                 // /run is shared: the default socket is the host's charon, whose SAs
@@ -691,6 +698,9 @@ impl<'a> Collector<'a> {
 
     /// Where `entry` (`resolv.conf`, `wireguard`, `cni/net.d`) of this host's /etc is.
     fn etc(&self, entry: &str) -> PathBuf {
+        if let Some(file) = self.target.etc_files.get(entry) {
+            return file.clone();
+        }
         if let Some(dir) = &self.target.etc_dir {
             return dir.join(entry);
         }
@@ -917,6 +927,33 @@ mod tests {
         let pid = CollectTarget { mount_ns_pid: Some(42), ..CollectTarget::netns("m", "nsh9-x") };
         let c4 = Collector::new(&pid, &opts, out.path().join("hosts/m"), &Redactor::from_salt("t"));
         assert_eq!(c4.etc("swanctl/swanctl.conf"), Path::new("/proc/42/root/etc/swanctl/swanctl.conf"));
+    }
+
+    #[test]
+    fn per_target_files_and_vici_socket() {
+        let etc = tempfile::tempdir().expect("temp dir");
+        let out = tempfile::tempdir().expect("temp dir");
+        let resolv = etc.path().join("pod-a.resolv.conf");
+        fs::write(&resolv, "nameserver 10.0.0.53\noptions ndots:5\n").expect("write");
+        let sock = etc.path().join("run/charon.vici");
+        let target = CollectTarget {
+            etc_files: BTreeMap::from([("resolv.conf".to_string(), resolv.clone())]),
+            swanctl_uri: Some(format!("unix://{}", sock.display())),
+            ..CollectTarget::netns("p", "nsh9-no-such-namespace-files")
+        };
+        let opts = CollectOptions { swanctl_uri: Some("unix:///nsh9/global.vici".into()), ..CollectOptions::default() };
+        let mut c = Collector::new(&target, &opts, out.path().join("hosts/p"), &Redactor::from_salt("t"));
+        assert_eq!(c.etc("resolv.conf"), resolv, "the per-target file wins");
+        assert_eq!(c.etc("swanctl/swanctl.conf"), Path::new("/etc/swanctl/swanctl.conf"), "other entries unchanged");
+        c.copy_file("resolv.conf", "resolv.conf", Scrub::None).expect("copies");
+        let copied = fs::read_to_string(out.path().join("hosts/p/resolv.conf")).expect("written");
+        assert_eq!(copied, "nameserver 10.0.0.53\noptions ndots:5\n");
+        // The target's socket, not the option's, is looked for (and it is not there).
+        c.swanctl_sas().expect("records");
+        let rec = c.report.commands.last().expect("a record");
+        assert_eq!((rec.artifact.as_str(), rec.status), ("hosts/p/swanctl-list-sas.txt", Status::Skipped));
+        let want = format!("no VICI socket at {}", sock.display());
+        assert!(rec.error.as_deref().is_some_and(|e| e.starts_with(&want)), "{rec:?}");
     }
 
     #[test]
