@@ -48,6 +48,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Completions(args) => completions(&args),
         Command::Collect(args) => crate::collect::run(&args),
         Command::Lab(args) => crate::lab::run(args),
+        Command::Pcap(args) => crate::pcap::run(&args, cli.color),
     }
 }
 
@@ -124,7 +125,7 @@ fn completions(args: &CompletionsArgs) -> Result<Outcome> {
 
 /// Writes to standard output through a buffer. A closed pipe (`netsleuth rules | head`)
 /// is not an error: the reader has what it wanted.
-fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+pub(crate) fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     let mut w = BufWriter::new(io::stdout().lock());
     match f(&mut w).and_then(|()| w.flush()) {
         Ok(()) => Ok(()),
@@ -134,7 +135,7 @@ fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> 
 }
 
 /// Whether to colour output written to `stream`.
-fn wants_color<S: RawStream>(when: ColorWhen, stream: &S) -> bool {
+pub(crate) fn wants_color<S: RawStream>(when: ColorWhen, stream: &S) -> bool {
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
@@ -169,7 +170,7 @@ pub(crate) fn build_report(cfg: &AnalyzeConfig, net: &Network, findings: Vec<Fin
     }
 }
 
-fn tool() -> Tool {
+pub(crate) fn tool() -> Tool {
     Tool {
         name: env!("CARGO_PKG_NAME").to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),

@@ -65,6 +65,10 @@ pub(crate) enum Command {
     /// Real networks in network namespaces with injectable faults (needs root).
     #[command(after_help = crate::lab::LAB_EXAMPLES)]
     Lab(crate::lab::LabArgs),
+    /// Analyse packet captures (pcap, pcapng, .gz): retransmissions, lost DNS answers, ICMP
+    /// too-big, unanswered WireGuard and IKE handshakes.
+    #[command(after_help = crate::pcap::PCAP_EXAMPLES)]
+    Pcap(crate::pcap::PcapArgs),
 }
 
 #[derive(Debug, Args)]

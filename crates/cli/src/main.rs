@@ -6,6 +6,7 @@ mod app;
 mod args;
 mod collect;
 mod lab;
+mod pcap;
 
 use std::io::Write;
 use std::process::ExitCode;
