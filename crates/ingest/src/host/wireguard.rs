@@ -202,10 +202,38 @@ fn parse_net(s: &str) -> Option<IpNet> {
 }
 
 fn excerpt(s: &str) -> String {
-    match s.char_indices().nth(60) {
-        Some((cut, _)) => format!("{}...", &s[..cut]),
-        None => s.to_string(),
+    let masked = mask_key_like(s);
+    match masked.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &masked[..cut]),
+        None => masked,
     }
+}
+
+/// Error messages quote what they could not read; on a malformed line that may be a key in
+/// the wrong place (`PrivateKey: ...`, a shifted dump column). Runs of 20 or more base64
+/// characters are replaced by their length, so no key is ever echoed.
+fn mask_key_like(s: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 20 {
+            out.push_str(&format!("<{} base64 characters>", run.chars().count()));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if is_b64(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -427,4 +455,27 @@ pub fn merge(runtime: Vec<WireGuardInterface>, configs: Vec<WireGuardInterface>)
         }
     }
     out
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn malformed_lines_never_echo_a_key() {
+        let key = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+        let mut ctx = ParseContext::default();
+        let text = format!("[Interface]\nPrivateKey: {key}\n");
+        let result = parse_config(&Source::new("hosts/h/wireguard/wg0.conf", &text), "wg0", &mut ctx);
+        let mut messages: Vec<String> = ctx.issues.iter().map(|i| i.message.clone()).collect();
+        if let Err(e) = &result {
+            messages.push(e.message.clone());
+        }
+        assert!(!messages.is_empty(), "a malformed line must be reported");
+        for m in &messages {
+            assert!(!m.contains(key), "{m}");
+        }
+        assert!(messages.iter().any(|m| m.contains(" base64 characters>")), "{messages:?}");
+        assert_eq!(excerpt("10.0.0.0/8x"), "10.0.0.0/8x");
+    }
 }
