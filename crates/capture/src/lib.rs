@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod flowlogs;
 pub mod reader;
 pub mod wire;
 

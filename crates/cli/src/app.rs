@@ -49,6 +49,10 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Collect(args) => crate::collect::run(&args),
         Command::Lab(args) => crate::lab::run(args),
         Command::Pcap(args) => crate::pcap::run(&args, cli.color),
+        Command::Flowlogs(args) => crate::flowlogs::run(&args, cli.color),
+        Command::Trace(args) => crate::trace::run(&args, cli.color),
+        Command::Reach(args) => crate::reach::run(&args, cli.color),
+        Command::Diagnose(args) => crate::diagnose::run(&args, cli.color),
     }
 }
 

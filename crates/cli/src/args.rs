@@ -69,6 +69,21 @@ pub(crate) enum Command {
     /// too-big, unanswered WireGuard and IKE handshakes.
     #[command(after_help = crate::pcap::PCAP_EXAMPLES)]
     Pcap(crate::pcap::PcapArgs),
+    /// Analyse cloud flow logs (AWS VPC flow logs, default or custom format, .gz): rejected
+    /// VPN/ESP/VXLAN/DNS/BGP traffic, asymmetric flows, top rejected flows.
+    #[command(after_help = crate::flowlogs::FLOWLOGS_EXAMPLES)]
+    Flowlogs(crate::flowlogs::FlowlogsArgs),
+    /// Trace one packet hop by hop through a bundle: policy, sidecar, routes, firewall,
+    /// overlay, tunnel, cloud; names the component that drops it.
+    #[command(after_help = crate::trace::TRACE_EXAMPLES)]
+    Trace(crate::trace::TraceArgs),
+    /// Reachability matrix between pods or namespaces on one port, from a bundle.
+    #[command(after_help = crate::reach::REACH_EXAMPLES)]
+    Reach(crate::reach::ReachArgs),
+    /// Probe live, inside-out (DNS, gateway, tunnel, path MTU, transport) and name the
+    /// broken layer with evidence and a fix.
+    #[command(after_help = crate::diagnose::DIAGNOSE_EXAMPLES)]
+    Diagnose(crate::diagnose::DiagnoseArgs),
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,12 @@
 mod app;
 mod args;
 mod collect;
+mod diagnose;
+mod flowlogs;
 mod lab;
 mod pcap;
+mod reach;
+mod trace;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod collect;
+pub mod diagnose;
 
 pub use collect::{
     collect_bundle, collect_host, write_manifest, CollectError, CollectOptions, CollectTarget, CommandRecord,

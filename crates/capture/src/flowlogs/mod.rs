@@ -1,0 +1,1 @@
+//! AWS VPC flow logs: parsing and analyses (to be implemented).

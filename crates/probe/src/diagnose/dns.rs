@@ -1,0 +1,1 @@
+//! DNS probe: each resolv.conf nameserver queried separately (to be implemented).

@@ -1,0 +1,5 @@
+//! Live inside-out diagnosis (`netsleuth diagnose`): probes each layer from this host
+//! towards a target and ranks the likely causes.
+
+pub mod dns;
+pub mod pmtu;

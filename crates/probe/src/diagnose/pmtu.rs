@@ -1,0 +1,1 @@
+//! Path MTU probe: DF-bit binary search (to be implemented).

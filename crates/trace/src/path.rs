@@ -1,0 +1,1 @@
+//! Hop-by-hop path tracing (to be implemented).

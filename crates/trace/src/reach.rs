@@ -1,0 +1,1 @@
+//! Reachability matrices (to be implemented).
