@@ -3,3 +3,6 @@
 
 pub mod dns;
 pub mod pmtu;
+pub mod types;
+
+pub use types::{LayerResult, LayerStatus, ProbeOutcome};
