@@ -6,8 +6,6 @@
 #
 # Usage: scripts/fuzz-all.sh [SECONDS] [TARGET...]
 #   env: FUZZ_ARGS  extra libFuzzer flags (e.g. "-dict=...")
-#        NETSLEUTH_FUZZ_TOLERATE_EOF_LINE=1 (the default here) tolerates the known YAML
-#        end-of-input line number issue (docs/FUZZING.md); set it to 0 to check the fix.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP=1.
 # Built without a sanitizer (-s none: the code under test is safe Rust) and with debug
 # assertions (-a), so integer overflow panics like it does in tests.
@@ -20,7 +18,6 @@ FUZZ=$ROOT/fuzz
 FIXTURES=$ROOT/tests/fixtures
 LOGS=$FUZZ/logs
 export RUSTC_BOOTSTRAP=1
-export NETSLEUTH_FUZZ_TOLERATE_EOF_LINE=${NETSLEUTH_FUZZ_TOLERATE_EOF_LINE:-1}
 mkdir -p "$LOGS"
 
 if [ $# -gt 0 ]; then

@@ -39,19 +39,11 @@ fn max_line(text: &str) -> usize {
     text.bytes().filter(|b| *b == b'\n' || *b == b'\r').count() + 1
 }
 
-/// Known, reported issue: YAML errors at the end of the input name the line after the
-/// one the input ends on. `NETSLEUTH_FUZZ_TOLERATE_EOF_LINE=1` lets long runs
-/// look for other bugs instead of finding this one again; unset it to check the fix.
-fn tolerate_eof_line() -> bool {
-    static TOLERATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TOLERATE.get_or_init(|| std::env::var_os("NETSLEUTH_FUZZ_TOLERATE_EOF_LINE").is_some_and(|v| v == "1"))
-}
-
 /// A parse error must name the file it came from and a position inside it.
 fn check_error(src: &Source<'_>, e: &ParseError) {
     assert_eq!(e.path, src.path, "error names another file: {e}");
     if let Some(line) = e.line {
-        let max = max_line(src.text) + usize::from(tolerate_eof_line());
+        let max = max_line(src.text);
         assert!(line >= 1 && line <= max, "line {line} outside the input ({} lines): {e}", max_line(src.text));
     }
     if let Some(column) = e.column {

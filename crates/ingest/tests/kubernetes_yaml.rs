@@ -256,3 +256,21 @@ fn empty_and_comment_only_files() {
         assert_eq!(ctx.issues.len(), 1, "one warning: no objects ({text:?})");
     }
 }
+
+/// Errors found at the end of the input (found by fuzzing, docs/FUZZING.md) name a line the
+/// file has, not the one after it.
+#[test]
+fn errors_at_end_of_input_stay_inside_the_file() {
+    for (path, text, want_line) in [
+        ("kubernetes/x.yaml", "a:\ne", 2),
+        ("kubernetes/x.yaml", "a:\ne\n", 2),
+        ("kubernetes/x.yaml", "kind: Pod\nmetadata:\n  name: x\nb\n", 4),
+        ("kubernetes/x.json", "- \"", 1),
+        ("kubernetes/x.yaml", "a: 1\n---\nb: [1,\n", 3),
+    ] {
+        let (r, _, _) = run(path, text);
+        let e = r.unwrap_err();
+        assert_eq!(e.line, Some(want_line), "{text:?}: {e}");
+        assert!(e.column.is_some_and(|c| c >= 1), "{text:?}: {e}");
+    }
+}

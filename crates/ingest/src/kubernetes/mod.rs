@@ -216,7 +216,11 @@ impl<'s> Parser<'s, '_> {
             let v: serde_json::Value = serde_saphyr::from_str_with_options(&doc.text, yaml::options(doc.text.len()))
                 .map_err(|e| {
                     let (msg, line, column) = yaml::error_parts(&e);
-                    let line = line.map(|l| l + doc.first_line - 1).unwrap_or(doc.first_line);
+                    let (line, column) = match line {
+                        Some(l) => yaml::clamp_position(&doc.text, l, column),
+                        None => (1, column),
+                    };
+                    let line = line + doc.first_line - 1;
                     self.src.error_at(line, column, format!("invalid YAML: {}", scrub_error_message(&msg)))
                 })?;
             values.push(v);

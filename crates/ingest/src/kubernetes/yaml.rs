@@ -141,9 +141,32 @@ pub(super) fn error_parts(err: &serde_saphyr::Error) -> (String, Option<usize>, 
     (msg, line, column)
 }
 
+/// Keeps an error position inside `text`: the YAML scanner reports an error found at the
+/// end of input (an unclosed quote, a key without value on the last line) one line past the
+/// last line, which would point the user at a line the file does not have. Trailing blank
+/// lines are not candidates: the culprit is the last line with content.
+pub(super) fn clamp_position(text: &str, line: usize, column: Option<usize>) -> (usize, Option<usize>) {
+    let body = text.trim_end();
+    let lines = body.split('\n').count().max(1);
+    if line <= lines {
+        return (line, column);
+    }
+    let last_len = body.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    (lines, Some(last_len + 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_past_the_end_are_clamped_to_the_last_line() {
+        assert_eq!(clamp_position("a:\ne", 3, Some(1)), (2, Some(2)));
+        assert_eq!(clamp_position("kind: Pod\nmetadata:\n  name: x\nb\n", 6, None), (4, Some(2)));
+        assert_eq!(clamp_position("a: 1\nb: 2\n", 2, Some(3)), (2, Some(3)));
+        assert_eq!(clamp_position("", 2, None), (1, Some(1)));
+        assert_eq!(clamp_position("a:\ne\n\n", 3, Some(1)), (2, Some(2)));
+    }
 
     #[test]
     fn splits_like_a_yaml_parser() {
