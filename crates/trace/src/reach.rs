@@ -1,1 +1,0 @@
-//! Reachability matrices (to be implemented).
