@@ -143,7 +143,8 @@ def conns_allow(conns, proto, port):
 def run_nca(nca, case_dir):
     k = os.path.join(case_dir, "kubernetes")
     cluster, policies = os.path.join(k, "cluster.yaml"), os.path.join(k, "policies.yaml")
-    out = run([nca, "--connectivity", policies, "--pod_list", cluster, "--ns_list", cluster,
+    # `--nca "python3 -m nca"` works where pip's script directory is not on PATH.
+    out = run([*nca.split(), "--connectivity", policies, "--pod_list", cluster, "--ns_list", cluster,
                "--output_format", "txt_no_fw_rules"])
     lines = []
     for n, line in enumerate(out.splitlines(), 1):

@@ -8,8 +8,13 @@
 #        NCA (default: nca on PATH; `pip install network-config-analyzer==2.1.0`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NCA=${NCA:-nca}
-if ! command -v "$NCA" >/dev/null 2>&1; then
+if [ -z "${NCA:-}" ]; then
+  if command -v nca >/dev/null 2>&1; then NCA=nca
+  elif python3 -c 'import nca' 2>/dev/null; then NCA="python3 -m nca"
+  else NCA=nca
+  fi
+fi
+if [ "$NCA" != "python3 -m nca" ] && ! command -v "$NCA" >/dev/null 2>&1; then
   echo "nca-agree: $NCA not found; pip install network-config-analyzer==2.1.0" >&2
   exit 2
 fi
