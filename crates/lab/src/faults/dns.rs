@@ -32,6 +32,7 @@ pub(super) const DNS_DOWN: FaultSpec = FaultSpec {
     expected_rules: &[],
     static_visibility: StaticVisibility::None,
     diagnosis: "cluster DNS server (CoreDNS) not answering: lookups time out while IP connectivity is fine",
+    diagnose_causes: &["DIAG-DNS-001"],
 };
 
 pub(super) const DNS_SLOW: FaultSpec = FaultSpec {
@@ -45,6 +46,7 @@ pub(super) const DNS_SLOW: FaultSpec = FaultSpec {
     expected_rules: &[],
     static_visibility: StaticVisibility::None,
     diagnosis: "cluster DNS answering slowly (latency added on the resolver path)",
+    diagnose_causes: &["DIAG-DNS-006"],
 };
 
 pub(super) const DNS_STALE: FaultSpec = FaultSpec {
@@ -57,6 +59,7 @@ pub(super) const DNS_STALE: FaultSpec = FaultSpec {
     expected_rules: &[],
     static_visibility: StaticVisibility::None,
     diagnosis: "stale DNS record: the name resolves to an old address of the service",
+    diagnose_causes: &["DIAG-DNS-005", "DIAG-GW-001@ip", "DIAG-HOP-001@ip", "DIAG-TCP-003@ip"],
 };
 
 pub(super) const NDOTS_AMPLIFICATION: FaultSpec = FaultSpec {
@@ -74,6 +77,7 @@ pub(super) const NDOTS_AMPLIFICATION: FaultSpec = FaultSpec {
     expected_rules: &["DNS-001"],
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "ndots/search-list amplification: external names are tried with every search domain first",
+    diagnose_causes: &["DIAG-DNS-007", "DNS-001"],
 };
 
 pub(super) const DNS_EGRESS_DROP: FaultSpec = FaultSpec {
@@ -87,6 +91,7 @@ pub(super) const DNS_EGRESS_DROP: FaultSpec = FaultSpec {
     expected_rules: &[],
     static_visibility: StaticVisibility::None,
     diagnosis: "network policy (node firewall) drops the pods' DNS egress (UDP/TCP 53)",
+    diagnose_causes: &["DIAG-DNS-011"],
 };
 
 /// Whether this module implements the fault.

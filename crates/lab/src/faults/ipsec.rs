@@ -28,6 +28,7 @@ pub(crate) const IKE_UDP_BLOCK: FaultSpec = FaultSpec {
     expected_rules: &[],
     static_visibility: StaticVisibility::None,
     diagnosis: "UDP 500/4500 blocked on the underlay between the IPsec peers: IKE_SA stuck in CONNECTING",
+    diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel"],
 };
 
 pub(crate) const IKE_PROPOSAL_MISMATCH: FaultSpec = FaultSpec {
@@ -40,6 +41,7 @@ pub(crate) const IKE_PROPOSAL_MISMATCH: FaultSpec = FaultSpec {
     expected_rules: &["TUN-010", "TUN-011"],
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "IKE proposal mismatch between the IPsec peers (NO_PROPOSAL_CHOSEN)",
+    diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel", "TUN-010", "TUN-011"],
 };
 
 pub(crate) const IPSEC_PSK_MISMATCH: FaultSpec = FaultSpec {
@@ -52,6 +54,7 @@ pub(crate) const IPSEC_PSK_MISMATCH: FaultSpec = FaultSpec {
     expected_rules: &["TUN-014"],
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "IPsec pre-shared key mismatch between the peers (AUTHENTICATION_FAILED)",
+    diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel", "TUN-014"],
 };
 
 pub(crate) const IPSEC_TS_NOT_MIRRORED: FaultSpec = FaultSpec {
@@ -66,6 +69,7 @@ pub(crate) const IPSEC_TS_NOT_MIRRORED: FaultSpec = FaultSpec {
     expected_rules: &["TUN-012"],
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "IPsec traffic selectors not mirrored between the peers (remote_ts does not cover the remote site)",
+    diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel", "DIAG-HOP-002"],
 };
 
 fn get<'a>(fault: &str, params: &'a BTreeMap<String, String>, k: &str) -> Result<&'a str> {

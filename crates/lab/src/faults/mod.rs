@@ -73,6 +73,16 @@ pub struct FaultSpec {
     pub static_visibility: StaticVisibility,
     /// The cause a correct diagnosis names, in words.
     pub diagnosis: &'static str,
+    /// Cause ids (`DIAG-*` of `netsleuth diagnose`, or rule ids of the local-state rules) that
+    /// name this fault correctly as seen from the scenario's source host (accuracy benchmark).
+    /// `ID@PARAM`: the cause must also mention the fault parameter PARAM (for `host`: an
+    /// address of that lab host), so a cause that blames the wrong hop does not count.
+    /// `ID@tunnel`: the cause must mention an address of a host of the scenario that runs a
+    /// tunnel (WireGuard or strongSwan): the drop is placed at a tunnel gateway, which is all a
+    /// source host can see of a fault beyond it.
+    /// `~ID`: the fault is a latent risk that breaks nothing on its own (no MSS clamping while
+    /// PMTUD works): a correct diagnosis reports no cause and mentions ID as context.
+    pub diagnose_causes: &'static [&'static str],
 }
 
 impl FaultSpec {
@@ -102,6 +112,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["OVL-001"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "pod interface MTU larger than the overlay (VXLAN) MTU / its veth peer",
+        diagnose_causes: &["DIAG-MTU-001", "OVL-001"],
     },
     FaultSpec {
         name: "pmtud-blackhole",
@@ -114,6 +125,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &[],
         static_visibility: StaticVisibility::None,
         diagnosis: "ICMP fragmentation-needed filtered on the gateway: PMTUD black hole",
+        diagnose_causes: &["DIAG-MTU-001"],
     },
     FaultSpec {
         name: "no-mss-clamp",
@@ -126,6 +138,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &[],
         static_visibility: StaticVisibility::None,
         diagnosis: "no TCP MSS clamping on the gateway for the tunnel",
+        diagnose_causes: &["~DIAG-MTU-003"],
     },
     FaultSpec {
         name: "udp-block",
@@ -137,6 +150,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["TUN-005"],
         static_visibility: StaticVisibility::FromUp,
         diagnosis: "UDP 51820 blocked on the underlay between the WireGuard peers: handshake never completes",
+        diagnose_causes: &["DIAG-TUN-001", "DIAG-TUN-003", "DIAG-HOP-001@tunnel"],
     },
     FaultSpec {
         name: "wg-allowedips-wrong",
@@ -154,6 +168,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis:
             "WireGuard AllowedIPs of the remote peer do not cover the remote range (route and AllowedIPs disagree)",
+        diagnose_causes: &["DIAG-TUN-002", "DIAG-HOP-001@host", "DIAG-HOP-002@host"],
     },
     FaultSpec {
         name: "wg-allowedips-overlap",
@@ -167,6 +182,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["TUN-001"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "WireGuard AllowedIPs overlap between two peers",
+        diagnose_causes: &["DIAG-TUN-001", "DIAG-TUN-002", "DIAG-HOP-001@host", "DIAG-HOP-002@host"],
     },
     FaultSpec {
         name: "wg-key-mismatch",
@@ -179,6 +195,7 @@ static CATALOG: &[FaultSpec] = &[
         // The peer entry with the wrong key is new: it never had a handshake.
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "WireGuard peer public key does not match the remote's key: handshake never completes",
+        diagnose_causes: &["DIAG-TUN-001", "DIAG-TUN-003", "DIAG-HOP-001@host"],
     },
     FaultSpec {
         name: "ip-forward-off",
@@ -190,6 +207,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["NODE-001"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "IP forwarding disabled on the gateway",
+        diagnose_causes: &["DIAG-HOP-002@host", "DIAG-HOP-001@host", "DIAG-GW-002@host", "NODE-001"],
     },
     FaultSpec {
         name: "rp-filter-strict",
@@ -208,6 +226,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["NODE-002"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "strict reverse-path filter on the tunnel interface with an asymmetric return route",
+        diagnose_causes: &["DIAG-HOP-001@tunnel", "NODE-002"],
     },
     FaultSpec {
         name: "conntrack-full",
@@ -226,6 +245,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["NODE-004", "NODE-005"],
         static_visibility: StaticVisibility::None,
         diagnosis: "connection-tracking table full on the gateway: new connections dropped",
+        diagnose_causes: &["DIAG-HOP-001@host", "DIAG-GW-002@host", "NODE-004", "NODE-005"],
     },
     FaultSpec {
         name: "route-missing",
@@ -237,6 +257,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["TUN-003"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "route to the remote site missing on the gateway (traffic bypasses the tunnel)",
+        diagnose_causes: &["DIAG-HOP-002", "DIAG-HOP-001@host", "TUN-003"],
     },
     FaultSpec {
         name: "nft-egress-drop",
@@ -249,6 +270,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["NODE-003"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "node firewall (forward policy drop) drops the pods' egress",
+        diagnose_causes: &["DIAG-HOP-001@host", "DIAG-GW-002@host", "NODE-003"],
     },
     FaultSpec {
         name: "underlay-loss",
@@ -265,6 +287,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &[],
         static_visibility: StaticVisibility::None,
         diagnosis: "packet loss on the underlay path between the WireGuard peers",
+        diagnose_causes: &["DIAG-LOSS-001", "DIAG-LOSS-002"],
     },
     ipsec::IKE_UDP_BLOCK,
     ipsec::IKE_PROPOSAL_MISMATCH,
@@ -452,6 +475,16 @@ mod tests {
             }
             for r in f.expected_rules {
                 assert!(netsleuth_rule_shape(r), "{}: {r}", f.name);
+            }
+            assert!(!f.diagnose_causes.is_empty(), "{}: the causes that diagnose it", f.name);
+            for c in f.diagnose_causes {
+                let c = c.strip_prefix('~').unwrap_or(c);
+                let (id, param) = c.split_once('@').map_or((c, None), |(i, p)| (i, Some(p)));
+                let shape = netsleuth_rule_shape(id) || id.strip_prefix("DIAG-").is_some_and(netsleuth_rule_shape);
+                assert!(shape, "{}: {c}", f.name);
+                if let Some(p) = param.filter(|p| *p != "tunnel") {
+                    assert!(f.params.iter().any(|q| q.name == p), "{}: {c} names a parameter", f.name);
+                }
             }
         }
     }

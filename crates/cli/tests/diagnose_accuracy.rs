@@ -1,0 +1,532 @@
+//! Accuracy benchmark of `netsleuth diagnose` on the lab: for every scenario and every fault
+//! it lists, inject the fault, diagnose from the scenario's source host, check the top cause.
+//!
+//! Needs root (skipped otherwise; fails under NETSLEUTH_LAB_REQUIRED=1). Writes `results.md`
+//! and `results.json` to $NETSLEUTH_ACCURACY_OUT (default `target/diagnose-accuracy`).
+//! NETSLEUTH_ACCURACY_SCENARIOS=a,b and NETSLEUTH_ACCURACY_FAULTS=f,g pick a subset;
+//! NETSLEUTH_ACCURACY_ENFORCE=1 asserts the goal (top-1 >= 95 %, no false alarm); otherwise
+//! the numbers are only reported. See docs/diagnose-accuracy.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use netsleuth_lab::faults::{self, FaultSpec};
+use netsleuth_lab::scenario::{self, Service};
+use netsleuth_lab::{dnsmasq, FaultRequest, Lab, StaticVisibility, UpOptions};
+use serde_json::{json, Value};
+
+/// One diagnosis of the benchmark.
+#[derive(Debug, Clone)]
+struct Case {
+    scenario: String,
+    /// None: a healthy run.
+    fault: Option<String>,
+    target: String,
+    /// Accepted cause ids (empty for healthy runs: no cause is the right answer).
+    accepted: Vec<String>,
+    /// Rule ids of the causes, most likely first.
+    causes: Vec<String>,
+    verdict: String,
+    top1: bool,
+    top3: bool,
+    wall_s: f64,
+    /// Why the run could not be judged (inject failed, diagnose printed no JSON ...).
+    error: Option<String>,
+    /// The full JSON report (written to `reports/` for misses to be studied).
+    report: Option<Value>,
+}
+
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "[accuracy] {msg}");
+}
+
+fn env_list(name: &str) -> Option<BTreeSet<String>> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+}
+
+fn out_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("NETSLEUTH_ACCURACY_OUT") {
+        return PathBuf::from(d);
+    }
+    // target/debug/deps/<test> → target
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe.ancestors().nth(3).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+    target.join("diagnose-accuracy")
+}
+
+fn netsleuth() -> String {
+    env!("CARGO_BIN_EXE_netsleuth").to_string()
+}
+
+fn up(name: &str, faults: Vec<FaultRequest>) -> Result<Lab, String> {
+    let sc = scenario::load(name).map_err(|e| e.to_string())?;
+    let mut opts = UpOptions::new(vec![netsleuth(), "lab".into(), "echo".into()]);
+    opts.faults = faults;
+    Lab::up(&sc, &opts).map_err(|e| format!("lab up {name}: {e}"))
+}
+
+/// The addresses of a lab host (what a cause must mention to blame that host).
+fn host_addresses(lab: &Lab, host: &str) -> Vec<String> {
+    let Ok(out) = lab.exec(host, &["ip", "-j", "addr", "show"], Duration::from_secs(5)) else {
+        return Vec::new();
+    };
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let mut addrs = Vec::new();
+    for link in v.as_array().into_iter().flatten() {
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            if let Some(l) = a["local"].as_str() {
+                if !l.starts_with("127.") && l != "::1" && !l.starts_with("fe80") {
+                    addrs.push(l.to_string());
+                }
+            }
+        }
+    }
+    addrs
+}
+
+/// A DNS name of the scenario that its resolvers answer with the target's address.
+fn target_name(lab: &Lab, ip: IpAddr) -> Option<String> {
+    lab.scenario().hosts.values().flat_map(|h| h.value.services.iter()).find_map(|s| match &s.value {
+        Service::Dnsmasq(d) => d.records.iter().find(|(_, a)| **a == ip).map(|(n, _)| n.clone()),
+        _ => None,
+    })
+}
+
+/// Runs `netsleuth diagnose` in the source host; returns the JSON report and wall time.
+/// `target` is `ADDR:PORT` or `NAME:PORT`, optionally prefixed with a protocol (`udp ADDR:PORT`).
+fn diagnose(lab: &Lab, source: &str, target: &str) -> (Result<Value, String>, f64) {
+    let exe = netsleuth();
+    let resolv = dnsmasq::resolv_path(&lab.state().work_dir, source);
+    let (proto, to) = target.split_once(' ').map_or((None, target), |(p, t)| (Some(p), t));
+    let mut args: Vec<String> =
+        vec![exe, "diagnose".into(), "--to".into(), to.into(), "--format".into(), "json".into()];
+    if let Some(p) = proto {
+        args.push("--proto".into());
+        args.push(p.into());
+    }
+    if resolv.is_file() {
+        args.push("--resolv-conf".into());
+        args.push(resolv.display().to_string());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let out = lab.exec(source, &argv, Duration::from_secs(90));
+    let wall = t.elapsed().as_secs_f64();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => return (Err(format!("exec: {e}")), wall),
+    };
+    if out.timed_out {
+        return (Err("diagnose did not finish within 90 s".into()), wall);
+    }
+    match serde_json::from_str::<Value>(&out.stdout) {
+        Ok(v) if v.get("causes").is_some() => (Ok(v), wall),
+        _ => (
+            Err(format!(
+                "no JSON report (exit {:?}): {}",
+                out.code,
+                out.stderr.lines().chain(out.stdout.lines()).take(3).collect::<Vec<_>>().join(" | ")
+            )),
+            wall,
+        ),
+    }
+}
+
+/// Key of `hosts` holding the addresses of every host that runs a tunnel (`ID@tunnel`).
+const TUNNEL_HOSTS: &str = "@tunnel";
+
+/// Whether a cause (a JSON finding) matches an accepted id `ID` or `ID@PARAM`.
+fn matches(
+    cause: &Value,
+    accepted: &str,
+    params: &BTreeMap<String, String>,
+    hosts: &BTreeMap<String, Vec<String>>,
+) -> bool {
+    let (id, param) = accepted.split_once('@').map_or((accepted, None), |(i, p)| (i, Some(p)));
+    if cause["rule"].as_str() != Some(id) {
+        return false;
+    }
+    let Some(param) = param else {
+        return true;
+    };
+    let mut text = String::new();
+    for k in ["subject", "title", "detail"] {
+        text.push_str(cause[k].as_str().unwrap_or_default());
+        text.push('\n');
+    }
+    for e in cause["evidence"].as_array().into_iter().flatten() {
+        text.push_str(e["excerpt"].as_str().unwrap_or_default());
+        text.push('\n');
+    }
+    let needles: Vec<String> = match params.get(param) {
+        _ if param == "tunnel" => hosts.get(TUNNEL_HOSTS).cloned().unwrap_or_default(),
+        Some(v) if param == "host" => hosts.get(v).cloned().unwrap_or_default(),
+        Some(v) => vec![v.clone()],
+        None => Vec::new(),
+    };
+    // Whole addresses only: 10.0.0.1 must not match inside 10.0.0.12.
+    needles.iter().any(|n| {
+        text.match_indices(n.as_str()).any(|(i, _)| {
+            let digit = |c: char| c.is_ascii_digit();
+            let rest = &text[i + n.len()..];
+            let after_ok = !(rest.starts_with(digit) || rest.starts_with('.') && rest[1..].starts_with(digit));
+            let before_ok = !text[..i].ends_with(|c: char| c.is_ascii_digit() || c == '.');
+            after_ok && before_ok
+        })
+    })
+}
+
+fn judge(
+    case: &mut Case,
+    report: Result<Value, String>,
+    params: &BTreeMap<String, String>,
+    hosts: &BTreeMap<String, Vec<String>>,
+) {
+    let v = match report {
+        Ok(v) => v,
+        Err(e) => {
+            case.error = Some(e);
+            return;
+        }
+    };
+    case.report = Some(v.clone());
+    let causes: Vec<Value> = v["causes"].as_array().cloned().unwrap_or_default();
+    case.causes = causes.iter().map(|c| c["rule"].as_str().unwrap_or("?").to_string()).collect();
+    case.verdict = v["verdict"].as_str().unwrap_or_default().to_string();
+    if case.fault.is_none() {
+        case.top1 = causes.is_empty();
+        case.top3 = case.top1;
+        return;
+    }
+    let accepted: Vec<&str> = case.accepted.iter().map(|a| a.trim_start_matches('~')).collect();
+    let hit = |c: &Value| accepted.iter().any(|a| matches(c, a, params, hosts));
+    if case.accepted.iter().all(|a| a.starts_with('~')) && causes.is_empty() {
+        // A latent fault: right when nothing is called broken and the risk is named as context.
+        let context = v["other_findings"].as_array().cloned().unwrap_or_default();
+        case.top1 = context.iter().any(hit);
+        case.top3 = case.top1;
+        case.causes = vec![format!(
+            "(context: {})",
+            context.iter().filter_map(|c| c["rule"].as_str()).collect::<Vec<_>>().join(", ")
+        )];
+        return;
+    }
+    case.top1 = causes.first().is_some_and(hit);
+    case.top3 = causes.iter().take(3).any(hit);
+}
+
+/// Waits (bounded) until the path works again after a fault was cleared, so the next fault
+/// starts from a healthy lab; returns whether it did.
+fn wait_healthy(lab: &Lab, source: &str, target: SocketAddr) -> bool {
+    let end = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < end {
+        if lab.tcp_echo(source, target, 64, Duration::from_secs(3)).is_ok_and(|r| r.ok) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    false
+}
+
+fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut Vec<Case>) {
+    let started = Instant::now();
+    let mut lab = match up(name, Vec::new()) {
+        Ok(l) => l,
+        Err(e) => {
+            cases.push(Case {
+                scenario: name.into(),
+                fault: None,
+                target: String::new(),
+                accepted: vec![],
+                causes: vec![],
+                verdict: String::new(),
+                top1: false,
+                top3: false,
+                wall_s: 0.0,
+                error: Some(e),
+                report: None,
+            });
+            return;
+        }
+    };
+    say(&format!("{name}: lab {} up in {:.1} s", lab.id(), started.elapsed().as_secs_f64()));
+    let path = lab.scenario().path.as_ref().map(|p| p.value.clone()).expect("scenario has a path");
+    let source = path.source.clone();
+    let ip_target = path.target.to_string();
+    let name_target = target_name(&lab, path.target.ip()).map(|n| format!("{n}:{}", path.target.port()));
+    let mut hosts: BTreeMap<String, Vec<String>> =
+        lab.state().hosts.iter().map(|h| (h.name.clone(), host_addresses(&lab, &h.name))).collect();
+    let tunnel: Vec<String> = lab
+        .scenario()
+        .hosts
+        .iter()
+        .filter(|(_, h)| {
+            h.value.services.iter().any(|s| matches!(s.value, Service::Wireguard(_) | Service::Strongswan(_)))
+        })
+        .flat_map(|(n, _)| hosts.get(n).cloned().unwrap_or_default())
+        .collect();
+    hosts.insert(TUNNEL_HOSTS.into(), tunnel);
+
+    let new_case = |fault: Option<&FaultSpec>, target: &str| Case {
+        scenario: name.into(),
+        fault: fault.map(|f| f.name.to_string()),
+        target: target.into(),
+        accepted: fault.map(|f| f.diagnose_causes.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+        causes: vec![],
+        verdict: String::new(),
+        top1: false,
+        top3: false,
+        wall_s: 0.0,
+        error: None,
+        report: None,
+    };
+    let record = |c: &Case| {
+        say(&format!(
+            "{name}: {} -> {}: top1 {} top3 {} [{}] {:.1} s{}",
+            c.fault.as_deref().unwrap_or("healthy"),
+            c.target,
+            c.top1,
+            c.top3,
+            c.causes.join(", "),
+            c.wall_s,
+            c.error.as_ref().map(|e| format!(" ERROR {e}")).unwrap_or_default()
+        ))
+    };
+
+    // Healthy: by address, by name where the scenario's DNS knows the target, and the path's
+    // UDP and HTTP echo services: every variant must report no cause. A variant the healthy
+    // scenario itself blocks (dns-and-policy allows TCP 8080 only) is not a healthy run.
+    let udp_works = |u: SocketAddr| lab.udp_echo(&source, u, 64, Duration::from_secs(3)).is_ok_and(|r| r.ok);
+    let udp = path.udp.filter(|u| {
+        let works = udp_works(*u);
+        if !works {
+            say(&format!("{name}: UDP {u} does not work in the healthy lab (its policy): no healthy UDP run"));
+        }
+        works
+    });
+    let healthy: Vec<String> = std::iter::once(ip_target.clone())
+        .chain(name_target.clone())
+        .chain(udp.map(|u| format!("udp {u}")))
+        .chain(path.http.map(|h| format!("http {h}")))
+        .collect();
+    for t in healthy {
+        let mut c = new_case(None, &t);
+        let (r, wall) = diagnose(&lab, &source, &t);
+        c.wall_s = wall;
+        judge(&mut c, r, &BTreeMap::new(), &hosts);
+        record(&c);
+        cases.push(c);
+    }
+
+    let applicable: Vec<&'static FaultSpec> = faults::catalog()
+        .iter()
+        .filter(|f| lab.scenario().faults.contains_key(f.name))
+        .filter(|f| only_faults.is_none_or(|o| o.contains(f.name)))
+        .collect();
+    // DNS faults (their layer, or a diagnosis at the DNS layer) are seen by looking the target
+    // up by name; the others by address.
+    let target_for = |f: &FaultSpec| -> String {
+        let dns = f.layer == netsleuth_model::Layer::Dns || f.diagnose_causes.iter().any(|c| c.starts_with("DIAG-DNS"));
+        match &name_target {
+            Some(n) if dns => n.clone(),
+            _ => ip_target.clone(),
+        }
+    };
+    for spec in applicable.iter().filter(|f| f.static_visibility != StaticVisibility::FromUp) {
+        let target = target_for(spec);
+        let mut c = new_case(Some(spec), &target);
+        match lab.inject(&FaultRequest::named(spec.name)) {
+            Ok(params) => {
+                let (r, wall) = diagnose(&lab, &source, &target);
+                c.wall_s = wall;
+                judge(&mut c, r, &params, &hosts);
+            }
+            Err(e) => c.error = Some(format!("inject: {e}")),
+        }
+        record(&c);
+        cases.push(c);
+        if let Err(e) = lab.clear(Some(spec.name)) {
+            say(&format!("{name}: clear {}: {e}", spec.name));
+        }
+        if !wait_healthy(&lab, &source, path.target) {
+            say(&format!("{name}: path not healthy 40 s after clearing {}", spec.name));
+        }
+    }
+    if let Err(e) = lab.down() {
+        say(&format!("{name}: lab down: {e}"));
+    }
+    // Faults that need the tunnel to come up with them in place: a fresh lab each.
+    for spec in applicable.iter().filter(|f| f.static_visibility == StaticVisibility::FromUp) {
+        let target = target_for(spec);
+        let mut c = new_case(Some(spec), &target);
+        match up(name, vec![FaultRequest::named(spec.name)]) {
+            Ok(lab) => {
+                let params = lab.faults().first().map(|f| f.params.clone()).unwrap_or_default();
+                let (r, wall) = diagnose(&lab, &source, &target);
+                c.wall_s = wall;
+                judge(&mut c, r, &params, &hosts);
+                if let Err(e) = lab.down() {
+                    say(&format!("{name}: lab down: {e}"));
+                }
+            }
+            Err(e) => c.error = Some(e),
+        }
+        record(&c);
+        cases.push(c);
+    }
+    say(&format!("{name}: done in {:.1} s", started.elapsed().as_secs_f64()));
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Summary numbers and the markdown table.
+fn summarize(cases: &[Case], total_s: f64) -> (Value, String) {
+    let faulted: Vec<&Case> = cases.iter().filter(|c| c.fault.is_some()).collect();
+    let healthy: Vec<&Case> = cases.iter().filter(|c| c.fault.is_none()).collect();
+    let top1 = faulted.iter().filter(|c| c.top1).count();
+    let top3 = faulted.iter().filter(|c| c.top3).count();
+    let false_alarms = healthy.iter().filter(|c| !c.top1).count();
+    let mut walls: Vec<f64> = cases.iter().filter(|c| c.error.is_none()).map(|c| c.wall_s).collect();
+    walls.sort_by(f64::total_cmp);
+    let pct = |n: usize, d: usize| if d == 0 { 0.0 } else { (n as f64) * 100.0 / (d as f64) };
+    let summary = json!({
+        "faulted_runs": faulted.len(),
+        "top1": top1,
+        "top3": top3,
+        "top1_pct": pct(top1, faulted.len()),
+        "top3_pct": pct(top3, faulted.len()),
+        "healthy_runs": healthy.len(),
+        "false_alarms": false_alarms,
+        "errors": cases.iter().filter(|c| c.error.is_some()).count(),
+        "median_s": percentile(&walls, 0.5),
+        "p95_s": percentile(&walls, 0.95),
+        "max_s": walls.last().copied().unwrap_or(0.0),
+        "total_s": total_s,
+    });
+    let mut md = String::new();
+    md.push_str(&format!(
+        "top-1 {top1}/{} ({:.1} %), top-3 {top3}/{} ({:.1} %), false alarms {false_alarms}/{} healthy runs, \
+         wall time per diagnosis median {:.1} s, p95 {:.1} s, max {:.1} s; benchmark total {:.0} s\n\n",
+        faulted.len(),
+        pct(top1, faulted.len()),
+        faulted.len(),
+        pct(top3, faulted.len()),
+        healthy.len(),
+        percentile(&walls, 0.5),
+        percentile(&walls, 0.95),
+        walls.last().copied().unwrap_or(0.0),
+        total_s
+    ));
+    md.push_str("| scenario | fault | target | top-1 | top-3 | causes (ranked) | accepted | time s |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    for c in cases {
+        let mark = |b: bool| if b { "yes" } else { "**no**" };
+        let causes = match &c.error {
+            Some(e) => format!("ERROR: {}", e.replace('|', "/")),
+            None if c.causes.is_empty() => "(none)".into(),
+            None => c.causes.join(", "),
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
+            c.scenario,
+            c.fault.as_deref().unwrap_or("(healthy)"),
+            c.target,
+            mark(c.top1),
+            mark(c.top3),
+            causes,
+            if c.fault.is_none() { "(no cause)".into() } else { c.accepted.join(", ") },
+            c.wall_s
+        ));
+    }
+    (summary, md)
+}
+
+#[test]
+fn diagnose_accuracy_benchmark() {
+    if !netsleuth_lab::is_root() {
+        assert!(
+            std::env::var_os("NETSLEUTH_LAB_REQUIRED").is_none_or(|v| v != "1"),
+            "diagnose_accuracy_benchmark: not root but NETSLEUTH_LAB_REQUIRED=1"
+        );
+        say("SKIPPED diagnose_accuracy_benchmark: not root (the lab creates network namespaces)");
+        return;
+    }
+    let started = Instant::now();
+    let only = env_list("NETSLEUTH_ACCURACY_SCENARIOS");
+    let only_faults = env_list("NETSLEUTH_ACCURACY_FAULTS");
+    let mut cases = Vec::new();
+    for name in scenario::builtin_names() {
+        if only.as_ref().is_some_and(|o| !o.contains(name)) {
+            continue;
+        }
+        run_scenario(name, only_faults.as_ref(), &mut cases);
+    }
+    let total = started.elapsed().as_secs_f64();
+    let (summary, md) = summarize(&cases, total);
+    let dir = out_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let rows: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            json!({
+                "scenario": c.scenario, "fault": c.fault, "target": c.target, "accepted": c.accepted,
+                "causes": c.causes, "verdict": c.verdict, "top1": c.top1, "top3": c.top3,
+                "wall_s": c.wall_s, "error": c.error,
+            })
+        })
+        .collect();
+    let doc = json!({ "summary": summary, "cases": rows });
+    let _ = std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&doc).unwrap_or_default());
+    let _ = std::fs::write(dir.join("results.md"), &md);
+    let reports = dir.join("reports");
+    let _ = std::fs::create_dir_all(&reports);
+    for c in &cases {
+        if let Some(r) = &c.report {
+            let file = format!(
+                "{}--{}--{}.json",
+                c.scenario,
+                c.fault.as_deref().unwrap_or("healthy"),
+                c.target.replace([':', ' '], "_")
+            );
+            let _ = std::fs::write(reports.join(file), serde_json::to_string_pretty(r).unwrap_or_default());
+        }
+    }
+    say(&format!("results in {}:\n{md}", dir.display()));
+    assert!(!cases.is_empty(), "no scenario matched NETSLEUTH_ACCURACY_SCENARIOS={only:?}");
+    if std::env::var_os("NETSLEUTH_ACCURACY_ENFORCE").is_some_and(|v| v == "1") {
+        let top1 = summary["top1_pct"].as_f64().unwrap_or(0.0);
+        assert!(top1 >= 95.0, "top-1 accuracy {top1:.1} % < 95 %:\n{md}");
+        assert_eq!(summary["false_alarms"], 0, "false alarms on healthy runs:\n{md}");
+        assert_eq!(summary["errors"], 0, "runs that could not be judged:\n{md}");
+    }
+}
+
+#[test]
+fn cause_matching_respects_qualifiers() {
+    let params: BTreeMap<String, String> =
+        [("host".to_string(), "gw".to_string()), ("ip".to_string(), "10.0.0.9".to_string())].into();
+    let hosts: BTreeMap<String, Vec<String>> = [("gw".to_string(), vec!["10.0.0.1".to_string()])].into();
+    let c = json!({"rule": "DIAG-HOP-001", "subject": "path", "title": "t", "detail": "dropped after hop 2 (10.0.0.1)", "evidence": []});
+    assert!(matches(&c, "DIAG-HOP-001", &params, &hosts));
+    assert!(matches(&c, "DIAG-HOP-001@host", &params, &hosts));
+    assert!(!matches(&c, "DIAG-HOP-002", &params, &hosts));
+    assert!(!matches(&c, "DIAG-HOP-001@ip", &params, &hosts));
+    let other = json!({"rule": "DIAG-HOP-001", "detail": "dropped after 10.0.0.12", "evidence": []});
+    assert!(!matches(&other, "DIAG-HOP-001@host", &params, &hosts), "10.0.0.1 is not 10.0.0.12");
+    let mut with_tunnel = hosts.clone();
+    with_tunnel.insert(TUNNEL_HOSTS.into(), vec!["10.0.0.12".into()]);
+    assert!(matches(&other, "DIAG-HOP-001@tunnel", &params, &with_tunnel));
+    assert!(!matches(&c, "DIAG-HOP-001@tunnel", &params, &with_tunnel));
+}
