@@ -11,7 +11,7 @@ use std::path::Path;
 
 use netsleuth_model::{Finding, Layer, Severity};
 
-pub use analyze::{Analyzer, Counts, FlowSummary};
+pub use analyze::{Analyzer, Counts, FlowSummary, Options};
 pub use reader::ReadStats;
 
 /// One capture rule: what the catalog shows about it.
@@ -109,6 +109,105 @@ pub const RULES: &[CaptureRule] = &[
         rationale: "The peers disagree on proposals, key exchange group, traffic selectors or authentication.",
         fix: "Align `proposals`/`esp_proposals`, `local_ts`/`remote_ts` and credentials in swanctl.conf on both sides.",
     },
+    CaptureRule {
+        id: "PCAP-011",
+        layer: Layer::Node,
+        severity: Severity::Low,
+        title: "TCP duplicate ACKs",
+        rationale: "A receiver repeating the same ACK is missing a segment: loss or reordering on the path \
+                    (three in a row trigger a fast retransmit).",
+        fix: "Look for the loss: interface drops (`ip -s link`), a congested or lossy underlay, ECMP reordering.",
+    },
+    CaptureRule {
+        id: "PCAP-012",
+        layer: Layer::Pod,
+        severity: Severity::Medium,
+        title: "TCP zero window",
+        rationale: "The receiver's socket buffer is full: its application does not read fast enough. \
+                    Slowness that looks like the network but is the application.",
+        fix: "Profile the receiving application (slow consumer, blocked thread); raise its CPU limits; \
+              check `ss -tmi` for the receive queue.",
+    },
+    CaptureRule {
+        id: "PCAP-013",
+        layer: Layer::Overlay,
+        severity: Severity::High,
+        title: "Packets larger than the path MTU",
+        rationale: "Don't-fragment packets over the path MTU (given with --mtu, or announced by an ICMP \
+                    too-big message in the capture) are dropped by the router before the small link.",
+        fix: "Lower the sender's interface or route MTU (`ip route change ... mtu N`), or clamp the TCP MSS to \
+              the path MTU; make sure ICMP too-big reaches the sender.",
+    },
+    CaptureRule {
+        id: "PCAP-014",
+        layer: Layer::Overlay,
+        severity: Severity::High,
+        title: "MTU black hole (full-size segments retransmitted, no ICMP too-big)",
+        rationale: "Small packets pass but full-size TCP segments are lost again and again and no ICMP \
+                    fragmentation-needed comes back: path MTU discovery is broken by an ICMP filter, \
+                    so connections hang after the handshake.",
+        fix: "Allow ICMP type 3 code 4 / ICMPv6 type 2 back to the sender, or clamp MSS: \
+              `iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`; \
+              `sysctl net.ipv4.tcp_mtu_probing=1` lets Linux senders recover.",
+    },
+    CaptureRule {
+        id: "PCAP-015",
+        layer: Layer::Dns,
+        severity: Severity::Low,
+        title: "DNS search-list expansion (NXDOMAIN chain before the answer)",
+        rationale: "With `ndots:5` (Kubernetes default) an external name is first tried with every search \
+                    suffix; each NXDOMAIN adds a round trip and load on CoreDNS.",
+        fix: "Use fully qualified names with a trailing dot, set `dnsConfig.options ndots: \"2\"` on the pod, \
+              or enable CoreDNS `autopath`.",
+    },
+    CaptureRule {
+        id: "PCAP-016",
+        layer: Layer::Tunnel,
+        severity: Severity::Medium,
+        title: "WireGuard cookie replies (responder under load)",
+        rationale: "A WireGuard responder answers initiations with cookie replies when it is under load: \
+                    handshakes are delayed, often by a flood of initiations.",
+        fix: "Find who floods the responder with initiations (`wg show` latest handshakes, many peers \
+              re-keying at once, a scan); rate-limit UDP to the listen port.",
+    },
+    CaptureRule {
+        id: "PCAP-017",
+        layer: Layer::Tunnel,
+        severity: Severity::High,
+        title: "WireGuard data in one direction only",
+        rationale: "Transport data goes to the peer but nothing comes back: the handshake works, so the peer \
+                    drops what it decrypts (allowed-ips) or has no route back.",
+        fix: "Check the peer's `allowed-ips` for this side's inner addresses and its route back into the tunnel.",
+    },
+    CaptureRule {
+        id: "PCAP-018",
+        layer: Layer::Tunnel,
+        severity: Severity::High,
+        title: "IKE_AUTH retransmitted without answer",
+        rationale: "IKE_SA_INIT succeeded but the large IKE_AUTH never gets an answer: its fragments are \
+                    dropped or UDP 4500 (NAT-T) is blocked.",
+        fix: "Enable IKE fragmentation (`fragmentation = yes` in swanctl.conf), allow UDP 4500 and IP fragments \
+              between the gateways.",
+    },
+    CaptureRule {
+        id: "PCAP-019",
+        layer: Layer::Tunnel,
+        severity: Severity::High,
+        title: "ESP in one direction only",
+        rationale: "ESP with an SPI goes one way and nothing comes back: the return direction is filtered \
+                    (protocol 50 / UDP 4500), misrouted, or the peer lacks the inbound SA.",
+        fix: "Allow ESP (IP protocol 50) and UDP 4500 both ways; compare `ip xfrm state` SPIs on both gateways.",
+    },
+    CaptureRule {
+        id: "PCAP-020",
+        layer: Layer::Overlay,
+        severity: Severity::Medium,
+        title: "IP fragmentation",
+        rationale: "Packets larger than the path MTU are fragmented; fragments are dropped by firewalls, NAT and \
+                    load balancers and lose the whole datagram when one is lost.",
+        fix: "Make the sender's MTU fit the path (overlay MTU = underlay MTU minus encapsulation) so nothing \
+              needs fragmenting.",
+    },
 ];
 
 /// The catalog entry of a rule id.
@@ -127,7 +226,12 @@ pub struct CaptureReport {
 
 /// Reads and analyses one capture from any reader; `name` is how findings name it.
 pub fn analyze_reader(name: &str, input: impl std::io::Read) -> CaptureReport {
-    let mut analyzer = Analyzer::new(name);
+    analyze_reader_with(name, input, Options::default())
+}
+
+/// [`analyze_reader`] with analysis options (path MTU).
+pub fn analyze_reader_with(name: &str, input: impl std::io::Read, options: Options) -> CaptureReport {
+    let mut analyzer = Analyzer::with_options(name, options);
     let stats = reader::read_packets(input, &mut |p| analyzer.packet(p));
     CaptureReport {
         findings: analyzer.findings(&stats),
@@ -139,6 +243,11 @@ pub fn analyze_reader(name: &str, input: impl std::io::Read) -> CaptureReport {
 
 /// Reads and analyses one capture file (streamed, never loaded whole).
 pub fn analyze_file(path: &Path) -> std::io::Result<CaptureReport> {
+    analyze_file_with(path, Options::default())
+}
+
+/// [`analyze_file`] with analysis options (path MTU).
+pub fn analyze_file_with(path: &Path, options: Options) -> std::io::Result<CaptureReport> {
     let file = std::fs::File::open(path)?;
-    Ok(analyze_reader(&path.display().to_string(), std::io::BufReader::with_capacity(1 << 16, file)))
+    Ok(analyze_reader_with(&path.display().to_string(), file, options))
 }

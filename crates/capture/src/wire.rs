@@ -67,6 +67,10 @@ pub struct IpPacket<'a> {
     pub total_len: usize,
     /// IPv4 don't-fragment bit (always true for IPv6, which routers never fragment).
     pub dont_fragment: bool,
+    /// A fragment of a larger datagram (IPv4 more-fragments bit or offset, IPv6 fragment header).
+    pub fragment: bool,
+    /// The first fragment of a fragmented datagram (offset 0, more fragments follow).
+    pub first_fragment: bool,
 }
 
 /// Decodes one captured frame of `linktype` down to IP. `Ok(None)`: a frame that is not IP
@@ -163,6 +167,8 @@ fn decode_ipv4(d: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         later_fragment: frag & 0x1fff != 0,
         total_len: total,
         dont_fragment: frag & 0x4000 != 0,
+        fragment: frag & 0x3fff != 0,
+        first_fragment: frag & 0x3fff == 0x2000,
     })
 }
 
@@ -185,6 +191,7 @@ fn decode_ipv6(d: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     let mut rest = d.get(40..end).unwrap_or_default();
     let mut l4_len = plen;
     let mut later_fragment = false;
+    let (mut fragment, mut first_fragment) = (false, false);
     // Extension headers: hop-by-hop, routing, fragment, destination options (bounded count).
     for _ in 0..8 {
         let hlen = match next {
@@ -192,6 +199,8 @@ fn decode_ipv6(d: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
             44 => {
                 let off = be16(rest, 2).ok_or(DecodeError::Truncated("IPv6 fragment"))?;
                 later_fragment = off & 0xfff8 != 0;
+                fragment = true;
+                first_fragment = off & 0xfff9 == 1;
                 8
             }
             _ => break,
@@ -209,6 +218,8 @@ fn decode_ipv6(d: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         later_fragment,
         total_len: plen.saturating_add(40),
         dont_fragment: true,
+        fragment,
+        first_fragment,
     })
 }
 

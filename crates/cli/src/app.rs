@@ -95,18 +95,60 @@ fn render(report: &Report, format: ReportFormat, color: bool, w: &mut dyn Write)
 }
 
 fn rules(args: &RulesArgs) -> Result<Outcome> {
-    let rules = catalog_info();
+    let rules = all_rules();
+    let infos: Vec<RuleInfo> = rules.iter().map(|(r, _)| r.clone()).collect();
     write_stdout(|w| match args.format {
-        ListFormat::Text => netsleuth_report::catalog::render_table(&rules, w),
-        ListFormat::Json => netsleuth_report::catalog::render_json(&rules, w),
+        ListFormat::Text => netsleuth_report::catalog::render_table(&infos, w),
+        ListFormat::Json => {
+            let mut value = netsleuth_report::catalog::to_value(&infos);
+            // Where each rule applies: `netsleuth analyze` (bundle), `pcap` (capture) or `flowlogs`.
+            if let Some(list) = value.get_mut("rules").and_then(|v| v.as_array_mut()) {
+                for (entry, (_, source)) in list.iter_mut().zip(&rules) {
+                    if let Some(obj) = entry.as_object_mut() {
+                        obj.insert("source".to_string(), serde_json::Value::from(*source));
+                    }
+                }
+            }
+            serde_json::to_writer_pretty(&mut *w, &value)?;
+            w.write_all(b"\n")
+        }
     })?;
     Ok(Outcome::Clean)
 }
 
+/// Every rule the tool has, in id order, with its source: "bundle" (`analyze`), "capture"
+/// (`pcap`) or "flowlogs" (`flowlogs`).
+fn all_rules() -> Vec<(RuleInfo, &'static str)> {
+    let mut all: Vec<(RuleInfo, &'static str)> = catalog_info().into_iter().map(|r| (r, "bundle")).collect();
+    all.extend(crate::pcap::rule_infos().into_iter().map(|r| (r, "capture")));
+    all.extend(crate::flowlogs::rule_infos().into_iter().map(|r| (r, "flowlogs")));
+    all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    all
+}
+
+/// The explain entry of a capture or flow-log rule: its catalog text plus what to change.
+fn capture_rule_info(id: &str) -> Option<RuleInfo> {
+    let rule = netsleuth_capture::RULES
+        .iter()
+        .chain(netsleuth_capture::flowlogs::RULES)
+        .find(|r| r.id.eq_ignore_ascii_case(id))?;
+    Some(RuleInfo {
+        id: rule.id.to_string(),
+        layer: rule.layer,
+        severity: rule.severity,
+        title: rule.title.to_string(),
+        rationale: format!("{}\n\nWhat to change: {}", rule.rationale, rule.fix),
+        references: Vec::new(),
+        example: String::new(),
+    })
+}
+
 fn explain(args: &ExplainArgs, color: ColorWhen) -> Result<Outcome> {
-    let rule = netsleuth_analyze::find_rule(args.id.trim())
-        .ok_or_else(|| anyhow::anyhow!("{}", unknown_rule_message(&args.id)))?;
-    let info = rule_info(rule);
+    let id = args.id.trim();
+    let info = match netsleuth_analyze::find_rule(id) {
+        Some(rule) => rule_info(rule),
+        None => capture_rule_info(id).ok_or_else(|| anyhow::anyhow!("{}", unknown_rule_message(&args.id)))?,
+    };
     let color = wants_color(color, &io::stdout());
     write_stdout(|w| match args.format {
         ListFormat::Text => netsleuth_report::catalog::render_explain(&info, color, w),
@@ -243,7 +285,12 @@ pub(crate) fn rule_info(rule: &Rule) -> RuleInfo {
 
 /// `unknown rule id "X"`, with the closest ids of the catalog when there are any.
 pub(crate) fn unknown_rule_message(id: &str) -> String {
-    let ids: Vec<&str> = netsleuth_analyze::catalog().into_iter().map(|r| r.id).collect();
+    let ids: Vec<&str> = netsleuth_analyze::catalog()
+        .into_iter()
+        .map(|r| r.id)
+        .chain(netsleuth_capture::RULES.iter().map(|r| r.id))
+        .chain(netsleuth_capture::flowlogs::RULES.iter().map(|r| r.id))
+        .collect();
     let close = suggestions(id, &ids);
     if close.is_empty() {
         format!("unknown rule id {id:?}; `netsleuth rules` lists the catalog")

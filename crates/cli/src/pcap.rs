@@ -19,6 +19,7 @@ Examples:
   netsleuth pcap capture.pcap
   netsleuth pcap node-a.pcapng node-b.pcap.gz --format json
   netsleuth pcap capture.pcap --flows
+  netsleuth pcap vxlan-underlay.pcap --mtu 1450    # report DF packets over the path MTU
   tcpdump -i any -s 200 -c 1000 -w capture.pcap   # make a capture to analyse
 
 Exit codes: 0 no finding of medium severity or higher, 1 such findings, 2 usage error or a
@@ -37,6 +38,11 @@ pub(crate) struct PcapArgs {
     /// Also show a per-flow summary (packets, bytes, retransmissions, handshake RTT, MSS).
     #[arg(long)]
     pub(crate) flows: bool,
+
+    /// Path MTU to check against: don't-fragment packets larger than this are reported
+    /// (PCAP-013). Without it, MTUs announced by ICMP too-big messages in the capture are used.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub(crate) mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,7 +56,8 @@ pub(crate) enum PcapFormat {
 pub(crate) fn run(args: &PcapArgs, color: ColorWhen) -> Result<Outcome> {
     let mut results = Vec::new();
     for file in &args.files {
-        match netsleuth_capture::analyze_file(file) {
+        let options = netsleuth_capture::Options { mtu: args.mtu };
+        match netsleuth_capture::analyze_file_with(file, options) {
             Ok(r) => results.push((file.display().to_string(), r)),
             Err(e) => bail!("cannot open {}: {e}", file.display()),
         }
@@ -141,20 +148,22 @@ fn render_flows(name: &str, flows: &[FlowSummary], w: &mut dyn Write) -> io::Res
     writeln!(w, "\nFlows in {name} ({}):", flows.len())?;
     writeln!(
         w,
-        "  {:<5} {:<46} {:<46} {:>8} {:>10} {:>7} {:>9} {:>5}",
-        "proto", "client", "server", "packets", "bytes", "retrans", "rtt_ms", "mss"
+        "  {:<5} {:<46} {:<46} {:>8} {:>10} {:>7} {:>7} {:>7} {:>9} {:>5}",
+        "proto", "client", "server", "packets", "bytes", "retrans", "dupack", "zerowin", "rtt_ms", "mss"
     )?;
     for f in flows {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
         writeln!(
             w,
-            "  {:<5} {:<46} {:<46} {:>8} {:>10} {:>7} {:>9} {:>5}{}",
+            "  {:<5} {:<46} {:<46} {:>8} {:>10} {:>7} {:>7} {:>7} {:>9} {:>5}{}",
             f.protocol,
             f.client,
             f.server,
             f.packets,
             f.bytes,
             opt(f.retransmissions.map(|n| n.to_string())),
+            opt(f.duplicate_acks.map(|n| n.to_string())),
+            opt(f.zero_windows.map(|n| n.to_string())),
             opt(f.handshake_rtt_ms.map(|n| format!("{n:.3}"))),
             opt(f.mss.map(|n| n.to_string())),
             if f.vxlan { "  (in VXLAN)" } else { "" }
@@ -177,7 +186,7 @@ mod tests {
             .iter()
             .map(|f| (f.display().to_string(), netsleuth_capture::analyze_file(f).expect("fixture")))
             .collect();
-        (PcapArgs { files, format: PcapFormat::Text, flows: true }, results)
+        (PcapArgs { files, format: PcapFormat::Text, flows: true, mtu: None }, results)
     }
 
     #[test]
