@@ -141,6 +141,53 @@ fn diagnose(lab: &Lab, source: &str, target: &str) -> (Result<Value, String>, f6
 /// Key of `hosts` holding the addresses of every host that runs a tunnel (`ID@tunnel`).
 const TUNNEL_HOSTS: &str = "@tunnel";
 
+/// Prefix of the `hosts` keys that hold, for a host H, the addresses of H itself and of
+/// every host whose route to the target has its next hop on H (`ID@segment`).
+const SEGMENT_PREFIX: &str = "@segment:";
+
+/// For every lab host H: H's addresses plus those of the hosts that forward to the target
+/// through H (read from each host's own `ip route get`, a local lookup that sends nothing).
+fn upstream_hosts(
+    lab: &Lab,
+    target: IpAddr,
+    hosts: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    let target = target.to_string();
+    let mut via: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in &lab.state().hosts {
+        let Ok(out) = lab.exec(&h.name, &["ip", "-j", "route", "get", &target], Duration::from_secs(5)) else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+        let mine = hosts.get(&h.name).cloned().unwrap_or_default();
+        let Some(gw) = v.get(0).and_then(|r| r["gateway"].as_str()) else {
+            // No gateway and not on-link at a tunnel host: the packet enters the tunnel, whose
+            // far end (the other tunnel hosts of the scenario) is the next router.
+            let tunnel = hosts.get(TUNNEL_HOSTS).cloned().unwrap_or_default();
+            if mine.iter().any(|a| tunnel.contains(a)) {
+                for (k, addrs) in hosts.iter().filter(|(k, _)| !k.starts_with('@') && **k != h.name) {
+                    if addrs.iter().any(|a| tunnel.contains(a)) {
+                        via.entry(k.clone()).or_default().extend(mine.iter().cloned());
+                    }
+                }
+            }
+            continue;
+        };
+        if let Some((owner, _)) = hosts.iter().find(|(k, addrs)| !k.starts_with('@') && addrs.iter().any(|a| a == gw)) {
+            via.entry(owner.clone()).or_default().extend(mine);
+        }
+    }
+    hosts
+        .iter()
+        .filter(|(k, _)| !k.starts_with('@'))
+        .map(|(k, addrs)| {
+            let mut all = addrs.clone();
+            all.extend(via.get(k).cloned().unwrap_or_default());
+            (format!("{SEGMENT_PREFIX}{k}"), all)
+        })
+        .collect()
+}
+
 /// Whether a cause (a JSON finding) matches an accepted id `ID` or `ID@PARAM`.
 fn matches(
     cause: &Value,
@@ -166,6 +213,11 @@ fn matches(
     }
     let needles: Vec<String> = match params.get(param) {
         _ if param == "tunnel" => hosts.get(TUNNEL_HOSTS).cloned().unwrap_or_default(),
+        _ if param == "segment" => params
+            .get("host")
+            .and_then(|h| hosts.get(&format!("{SEGMENT_PREFIX}{h}")))
+            .cloned()
+            .unwrap_or_default(),
         Some(v) if param == "host" => hosts.get(v).cloned().unwrap_or_default(),
         Some(v) => vec![v.clone()],
         None => Vec::new(),
@@ -272,6 +324,10 @@ fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut 
         .flat_map(|(n, _)| hosts.get(n).cloned().unwrap_or_default())
         .collect();
     hosts.insert(TUNNEL_HOSTS.into(), tunnel);
+    // `ID@segment`: a silent drop is located by the last hop that still answers, so a cause
+    // naming the router just before the faulted host names the faulted segment.
+    let upstream = upstream_hosts(&lab, path.target.ip(), &hosts);
+    hosts.extend(upstream);
 
     let new_case = |fault: Option<&FaultSpec>, target: &str| Case {
         scenario: name.into(),
@@ -529,4 +585,10 @@ fn cause_matching_respects_qualifiers() {
     with_tunnel.insert(TUNNEL_HOSTS.into(), vec!["10.0.0.12".into()]);
     assert!(matches(&other, "DIAG-HOP-001@tunnel", &params, &with_tunnel));
     assert!(!matches(&c, "DIAG-HOP-001@tunnel", &params, &with_tunnel));
+    let mut with_segment = hosts.clone();
+    with_segment.insert(format!("{SEGMENT_PREFIX}gw"), vec!["10.0.0.1".into(), "10.0.0.12".into()]);
+    assert!(matches(&other, "DIAG-HOP-001@segment", &params, &with_segment), "the router before gw");
+    assert!(!matches(&other, "DIAG-HOP-001@host", &params, &with_segment), "@host stays strict");
+    let elsewhere = json!({"rule": "DIAG-HOP-001", "detail": "dropped after 10.0.0.13", "evidence": []});
+    assert!(!matches(&elsewhere, "DIAG-HOP-001@segment", &params, &with_segment));
 }

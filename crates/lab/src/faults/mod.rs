@@ -80,6 +80,10 @@ pub struct FaultSpec {
     /// `ID@tunnel`: the cause must mention an address of a host of the scenario that runs a
     /// tunnel (WireGuard or strongSwan): the drop is placed at a tunnel gateway, which is all a
     /// source host can see of a fault beyond it.
+    /// `ID@segment`: the cause must mention an address of the faulted host or of a router whose
+    /// next hop to the target is that host: a router that drops silently (no ICMP, not even
+    /// time-exceeded, as Linux with forwarding off does) is located by the last hop that still
+    /// answers, i.e. the segment from that hop to the faulted host.
     /// `~ID`: the fault is a latent risk that breaks nothing on its own (no MSS clamping while
     /// PMTUD works): a correct diagnosis reports no cause and mentions ID as context.
     pub diagnose_causes: &'static [&'static str],
@@ -207,7 +211,7 @@ static CATALOG: &[FaultSpec] = &[
         expected_rules: &["NODE-001"],
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "IP forwarding disabled on the gateway",
-        diagnose_causes: &["DIAG-HOP-002@host", "DIAG-HOP-001@host", "DIAG-GW-002@host", "NODE-001"],
+        diagnose_causes: &["DIAG-HOP-002@host", "DIAG-HOP-001@segment", "DIAG-GW-002@host", "NODE-001"],
     },
     FaultSpec {
         name: "rp-filter-strict",
@@ -482,7 +486,7 @@ mod tests {
                 let (id, param) = c.split_once('@').map_or((c, None), |(i, p)| (i, Some(p)));
                 let shape = netsleuth_rule_shape(id) || id.strip_prefix("DIAG-").is_some_and(netsleuth_rule_shape);
                 assert!(shape, "{}: {c}", f.name);
-                if let Some(p) = param.filter(|p| *p != "tunnel") {
+                if let Some(p) = param.filter(|p| *p != "tunnel" && *p != "segment") {
                     assert!(f.params.iter().any(|q| q.name == p), "{}: {c} names a parameter", f.name);
                 }
             }
