@@ -122,6 +122,7 @@ fn all_rules() -> Vec<(RuleInfo, &'static str)> {
     let mut all: Vec<(RuleInfo, &'static str)> = catalog_info().into_iter().map(|r| (r, "bundle")).collect();
     all.extend(crate::pcap::rule_infos().into_iter().map(|r| (r, "capture")));
     all.extend(crate::flowlogs::rule_infos().into_iter().map(|r| (r, "flowlogs")));
+    all.extend(diagnose_cause_infos().into_iter().map(|r| (r, "diagnose")));
     all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     all
 }
@@ -143,11 +144,49 @@ fn capture_rule_info(id: &str) -> Option<RuleInfo> {
     })
 }
 
+/// The causes `netsleuth diagnose` can name (DIAG-*), as catalog entries. The DNS and
+/// path-MTU probes keep their own short lists; their severity depends on what was observed,
+/// so the catalog shows the highest they report.
+fn diagnose_cause_infos() -> Vec<RuleInfo> {
+    use netsleuth_probe::diagnose::{causes, dns, pmtu};
+    let mut infos: Vec<RuleInfo> = causes::catalog()
+        .iter()
+        .map(|c| RuleInfo {
+            id: c.id.to_string(),
+            layer: c.layer,
+            severity: c.severity,
+            title: c.title.to_string(),
+            rationale: format!("Observed: {}\n\nWhat to change: {}", c.observed, c.fix),
+            references: Vec::new(),
+            example: String::new(),
+        })
+        .collect();
+    let probes = dns::CAUSES
+        .iter()
+        .map(|c| (c, netsleuth_model::Layer::Dns))
+        .chain(pmtu::CAUSES.iter().map(|c| (c, netsleuth_model::Layer::Overlay)));
+    infos.extend(probes.map(|((id, title), layer)| RuleInfo {
+        id: (*id).to_string(),
+        layer,
+        severity: Severity::High,
+        title: (*title).to_string(),
+        rationale: format!(
+            "Reported by the live probe of `netsleuth diagnose` ({}); see docs/diagnose.md.",
+            layer.as_str()
+        ),
+        references: Vec::new(),
+        example: String::new(),
+    }));
+    infos
+}
+
 fn explain(args: &ExplainArgs, color: ColorWhen) -> Result<Outcome> {
     let id = args.id.trim();
     let info = match netsleuth_analyze::find_rule(id) {
         Some(rule) => rule_info(rule),
-        None => capture_rule_info(id).ok_or_else(|| anyhow::anyhow!("{}", unknown_rule_message(&args.id)))?,
+        None => capture_rule_info(id)
+            .or_else(|| diagnose_cause_infos().into_iter().find(|r| r.id.eq_ignore_ascii_case(id)))
+            .ok_or_else(|| anyhow::anyhow!("{}", unknown_rule_message(&args.id)))?,
     };
     let color = wants_color(color, &io::stdout());
     write_stdout(|w| match args.format {
@@ -290,6 +329,9 @@ pub(crate) fn unknown_rule_message(id: &str) -> String {
         .map(|r| r.id)
         .chain(netsleuth_capture::RULES.iter().map(|r| r.id))
         .chain(netsleuth_capture::flowlogs::RULES.iter().map(|r| r.id))
+        .chain(netsleuth_probe::diagnose::causes::catalog().iter().map(|c| c.id))
+        .chain(netsleuth_probe::diagnose::dns::CAUSES.iter().map(|c| c.0))
+        .chain(netsleuth_probe::diagnose::pmtu::CAUSES.iter().map(|c| c.0))
         .collect();
     let close = suggestions(id, &ids);
     if close.is_empty() {
