@@ -1,0 +1,1035 @@
+//! Single-pass aggregation of flow-log records (rejects per category, accepted and rejected
+//! 5-tuples, NODATA/SKIPDATA) and the findings computed from it once all files are read.
+
+use std::collections::BTreeMap;
+
+use netsleuth_model::{Confidence, Evidence, Finding, Location};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::parse::{Action, Addr, Direction, LogStatus, Record};
+use super::rules;
+use super::table::FlowTable;
+
+/// The ports that mean VPN traffic when rejected: IKE, IPsec NAT-T, WireGuard.
+pub const VPN_PORTS: &[u16] = &[500, 4500, 51820];
+/// VXLAN: IANA 4789 (Calico, Cilium, AWS), Linux default 8472 (Flannel).
+pub const VXLAN_PORTS: &[u16] = &[4789, 8472];
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ESP: u8 = 50;
+
+/// The services whose rejected traffic gets its own finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Vpn,
+    Esp,
+    Vxlan,
+    Dns,
+    Bgp,
+}
+
+impl Category {
+    pub const ALL: [Category; 5] = [Category::Vpn, Category::Esp, Category::Vxlan, Category::Dns, Category::Bgp];
+
+    pub fn rule(self) -> &'static str {
+        match self {
+            Category::Vpn => rules::FLOW_VPN,
+            Category::Esp => rules::FLOW_ESP,
+            Category::Vxlan => rules::FLOW_VXLAN,
+            Category::Dns => rules::FLOW_DNS,
+            Category::Bgp => rules::FLOW_BGP,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Vpn => "vpn",
+            Category::Esp => "esp",
+            Category::Vxlan => "vxlan",
+            Category::Dns => "dns",
+            Category::Bgp => "bgp",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Classifies one flow. When both ports name a service (a DNS reply from 53 to ephemeral
+/// port 51820), the lower port wins: services listen on the lower port far more often.
+pub fn classify(protocol: u8, src_port: u16, dst_port: u16, vpn_ports: &[u16]) -> Option<Category> {
+    if protocol == ESP {
+        return Some(Category::Esp);
+    }
+    let by_port = |port: u16| -> Option<Category> {
+        match protocol {
+            UDP if vpn_ports.contains(&port) => Some(Category::Vpn),
+            UDP if VXLAN_PORTS.contains(&port) => Some(Category::Vxlan),
+            UDP | TCP if port == 53 => Some(Category::Dns),
+            TCP if port == 179 => Some(Category::Bgp),
+            _ => None,
+        }
+    };
+    match (by_port(src_port), by_port(dst_port)) {
+        (Some(s), Some(d)) => Some(if src_port < dst_port { s } else { d }),
+        (s, d) => d.or(s),
+    }
+}
+
+/// A protocol number as a name where one is common.
+pub fn protocol_name(p: u8) -> String {
+    match p {
+        1 => "icmp".to_string(),
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        47 => "gre".to_string(),
+        50 => "esp".to_string(),
+        58 => "icmpv6".to_string(),
+        132 => "sctp".to_string(),
+        other => format!("proto-{other}"),
+    }
+}
+
+/// A 5-tuple. Ports are 0 for protocols without ports (ICMP, ESP), as AWS writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub src: Addr,
+    pub dst: Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub protocol: u8,
+}
+
+impl FlowKey {
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            protocol: self.protocol,
+        }
+    }
+}
+
+/// Where a record was read, packed in 64 bits: file index (16 bits, at most 65536 files)
+/// and 1-based line (48 bits); ordering is file order, then line order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct At(u64);
+
+impl At {
+    pub const MAX_FILES: usize = 1 << 16;
+
+    pub fn new(file: u32, line: u64) -> At {
+        At((u64::from(file) << 48) | (line & ((1 << 48) - 1)))
+    }
+
+    pub fn file(self) -> usize {
+        (self.0 >> 48) as usize
+    }
+
+    pub fn line(self) -> u64 {
+        self.0 & ((1 << 48) - 1)
+    }
+}
+
+const NO_IFACE: u32 = u32::MAX;
+
+/// What is kept per accepted 5-tuple: the time span and the first record.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Unix seconds (saturated to u32: good until 2106).
+    start: u32,
+    end: u32,
+    at: At,
+    iface: u32,
+    direction: Option<Direction>,
+}
+
+/// What is kept per rejected 5-tuple.
+#[derive(Debug, Clone, Copy)]
+struct Rejected {
+    records: u64,
+    packets: u64,
+    bytes: u64,
+    /// Records without a packet or byte count (`-` or no column): totals are lower bounds.
+    no_volume: u64,
+    start: u32,
+    end: u32,
+    at: At,
+    iface: u32,
+    direction: Option<Direction>,
+}
+
+/// Per-category totals, exact even when the flow maps hit their limit.
+#[derive(Debug, Clone, Default)]
+struct CategoryStats {
+    records: u64,
+    packets: u64,
+    bytes: u64,
+    first: Option<(At, String)>,
+}
+
+/// NODATA/SKIPDATA per interface.
+#[derive(Debug, Clone, Copy)]
+struct StatusStats {
+    records: u64,
+    first: At,
+}
+
+/// Analysis settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// UDP ports that count as VPN traffic (the defaults plus `--vpn-port`).
+    pub vpn_ports: Vec<u16>,
+    /// The most distinct 5-tuples kept per map (accepted, rejected); beyond it records are
+    /// still counted but not matched, and a finding says so.
+    pub max_flows: usize,
+    /// How far apart (seconds) an accepted flow and its rejected reverse may be and still
+    /// count as one conversation: the longest aggregation interval is 600 s.
+    pub window_slack: u64,
+    /// Rows in the top rejected tables.
+    pub top: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { vpn_ports: VPN_PORTS.to_vec(), max_flows: 4_000_000, window_slack: 600, top: 10 }
+    }
+}
+
+/// One row of the top rejected table: traffic aggregated by source, destination,
+/// destination port and protocol (source ports are ephemeral, so retries would split).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedFlow {
+    pub src: String,
+    pub dst: String,
+    pub dst_port: u16,
+    pub protocol: String,
+    pub records: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Distinct source ports seen (retries of one connection use new ports).
+    pub src_ports: u64,
+    /// True when some records had no packet/byte count, so the totals are lower bounds.
+    pub partial_volume: bool,
+    pub interface: Option<String>,
+    pub direction: Option<&'static str>,
+    /// `file:line` of the first record.
+    pub first: String,
+}
+
+/// One rejected flow whose reverse was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AsymmetricFlow {
+    /// The accepted direction: `client:port -> server:port`.
+    pub accepted: String,
+    /// The rejected reverse.
+    pub rejected: String,
+    pub protocol: String,
+    pub rejected_records: u64,
+    pub rejected_packets: u64,
+    pub accepted_at: String,
+    pub rejected_at: String,
+    pub rejected_interface: Option<String>,
+    pub rejected_direction: Option<&'static str>,
+}
+
+/// Totals over all files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub rejected_packets: u64,
+    pub rejected_bytes: u64,
+    pub nodata: u64,
+    pub skipdata: u64,
+    /// OK records lacking a value the analyses need (address, port, protocol, action).
+    pub incomplete: u64,
+    pub malformed: u64,
+    /// Records counted but not kept for matching because the flow maps were full.
+    pub untracked: u64,
+}
+
+/// Per-category summary for the JSON output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategorySummary {
+    pub category: Category,
+    pub rule: &'static str,
+    pub records: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub pairs: u64,
+}
+
+/// What the findings are computed from, computed once after the last file.
+#[derive(Debug)]
+pub struct Results {
+    pub categories: Vec<CategorySummary>,
+    pub top_by_bytes: Vec<RejectedFlow>,
+    pub top_by_packets: Vec<RejectedFlow>,
+    pairs: Vec<(FlowKey, Rejected, Seen)>,
+}
+
+/// Interface ids as small numbers, so flow entries stay small.
+#[derive(Debug, Default)]
+struct Interner {
+    names: Vec<String>,
+    ids: FxHashMap<Vec<u8>, u32>,
+    last: Option<(Vec<u8>, u32)>,
+}
+
+impl Interner {
+    fn intern(&mut self, id: Option<&[u8]>) -> u32 {
+        let Some(id) = id else { return NO_IFACE };
+        // Records of one interface come in runs, so remembering the last one skips the lookup.
+        if let Some((bytes, n)) = &self.last {
+            if bytes.as_slice() == id {
+                return *n;
+            }
+        }
+        let n = match self.ids.get(id) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(self.names.len()).unwrap_or(NO_IFACE);
+                self.names.push(String::from_utf8_lossy(id).into_owned());
+                self.ids.insert(id.to_vec(), n);
+                n
+            }
+        };
+        let last = self.last.get_or_insert_with(|| (Vec::new(), n));
+        last.0.clear();
+        last.0.extend_from_slice(id);
+        last.1 = n;
+        n
+    }
+}
+
+/// The aggregation state; `files` names the inputs by index for evidence.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    pub settings: Settings,
+    pub files: Vec<String>,
+    pub totals: Totals,
+    /// Whether any analysed record lacked start/end (then asymmetry is matched on the tuple only).
+    no_times: bool,
+    interner: Interner,
+    accepted: FlowTable<Seen>,
+    rejected: FlowTable<Rejected>,
+    categories: [CategoryStats; 5],
+    nodata: BTreeMap<u32, StatusStats>,
+    skipdata: BTreeMap<u32, StatusStats>,
+    first_nodata: Option<(At, String)>,
+    first_skipdata: Option<(At, String)>,
+}
+
+impl Aggregator {
+    pub fn new(settings: Settings) -> Aggregator {
+        Aggregator { settings, ..Aggregator::default() }
+    }
+
+    fn iface_name(&self, n: u32) -> Option<String> {
+        self.interner.names.get(n as usize).cloned()
+    }
+
+    /// Adds records in file order. The flow tables are far larger than the caches, so every
+    /// lookup misses; looking all keys of the batch up first lets those misses overlap, and
+    /// the updates that follow find their slots cached.
+    pub fn batch(&mut self, records: &[(Record<'_>, At, &[u8])]) {
+        for (rec, _, _) in records {
+            if let (Some(src), Some(dst), Some(protocol), Some(action)) = (rec.src, rec.dst, rec.protocol, rec.action) {
+                let key = FlowKey {
+                    src,
+                    dst,
+                    src_port: rec.src_port.unwrap_or(0),
+                    dst_port: rec.dst_port.unwrap_or(0),
+                    protocol,
+                };
+                match action {
+                    Action::Accept => std::hint::black_box(self.accepted.get(&key).is_some()),
+                    Action::Reject => std::hint::black_box(self.rejected.get(&key).is_some()),
+                };
+            }
+        }
+        for (rec, at, line) in records {
+            self.record(rec, *at, line);
+        }
+    }
+
+    /// Adds one parsed record read at `at`; `line` is its text (kept for first evidence).
+    #[inline]
+    pub fn record(&mut self, rec: &Record<'_>, at: At, line: &[u8]) {
+        self.totals.records += 1;
+        match rec.log_status {
+            Some(LogStatus::NoData) => {
+                self.totals.nodata += 1;
+                let iface = self.interner.intern(rec.interface_id);
+                self.nodata.entry(iface).or_insert(StatusStats { records: 0, first: at }).records += 1;
+                if self.first_nodata.is_none() {
+                    self.first_nodata = Some((at, excerpt(line)));
+                }
+                return;
+            }
+            Some(LogStatus::SkipData) => {
+                self.totals.skipdata += 1;
+                let iface = self.interner.intern(rec.interface_id);
+                self.skipdata.entry(iface).or_insert(StatusStats { records: 0, first: at }).records += 1;
+                if self.first_skipdata.is_none() {
+                    self.first_skipdata = Some((at, excerpt(line)));
+                }
+                return;
+            }
+            Some(LogStatus::Ok) | None => {}
+        }
+        let (Some(src), Some(dst), Some(protocol), Some(action)) = (rec.src, rec.dst, rec.protocol, rec.action) else {
+            self.totals.incomplete += 1;
+            return;
+        };
+        // Ports are meaningful for TCP, UDP and SCTP only; elsewhere AWS writes 0 and an
+        // absent value is the same thing.
+        let has_ports = matches!(protocol, 6 | 17 | 132);
+        let (src_port, dst_port) = match (rec.src_port, rec.dst_port) {
+            (Some(s), Some(d)) => (s, d),
+            _ if !has_ports => (0, 0),
+            _ => {
+                self.totals.incomplete += 1;
+                return;
+            }
+        };
+        let key = FlowKey { src, dst, src_port, dst_port, protocol };
+        let secs = |t: u64| u32::try_from(t).unwrap_or(u32::MAX);
+        let (start, end) = match (rec.start, rec.end) {
+            (Some(s), Some(e)) => (secs(s.min(e)), secs(s.max(e))),
+            (Some(t), None) | (None, Some(t)) => (secs(t), secs(t)),
+            (None, None) => {
+                self.no_times = true;
+                (0, u32::MAX)
+            }
+        };
+        let direction = rec.direction;
+        let max = self.settings.max_flows;
+        match action {
+            Action::Accept => {
+                self.totals.accepted += 1;
+                let interner = &mut self.interner;
+                let tracked = self.accepted.upsert(
+                    key,
+                    max,
+                    |seen| {
+                        seen.start = seen.start.min(start);
+                        seen.end = seen.end.max(end);
+                    },
+                    // Interned only for new flows: most records update an existing one.
+                    || Seen { start, end, at, iface: interner.intern(rec.interface_id), direction },
+                );
+                self.totals.untracked += u64::from(!tracked);
+            }
+            Action::Reject => {
+                self.totals.rejected += 1;
+                let (packets, bytes) = (rec.packets.unwrap_or(0), rec.bytes.unwrap_or(0));
+                let no_volume = u64::from(rec.packets.is_none() || rec.bytes.is_none());
+                self.totals.rejected_packets = self.totals.rejected_packets.saturating_add(packets);
+                self.totals.rejected_bytes = self.totals.rejected_bytes.saturating_add(bytes);
+                if let Some(cat) = classify(protocol, src_port, dst_port, &self.settings.vpn_ports) {
+                    let c = &mut self.categories[cat.index()];
+                    c.records += 1;
+                    c.packets = c.packets.saturating_add(packets);
+                    c.bytes = c.bytes.saturating_add(bytes);
+                    if c.first.is_none() {
+                        c.first = Some((at, excerpt(line)));
+                    }
+                }
+                let interner = &mut self.interner;
+                let tracked = self.rejected.upsert(
+                    key,
+                    max,
+                    |r| {
+                        r.records += 1;
+                        r.packets = r.packets.saturating_add(packets);
+                        r.bytes = r.bytes.saturating_add(bytes);
+                        r.no_volume += no_volume;
+                        r.start = r.start.min(start);
+                        r.end = r.end.max(end);
+                    },
+                    || Rejected {
+                        records: 1,
+                        packets,
+                        bytes,
+                        no_volume,
+                        start,
+                        end,
+                        at,
+                        iface: interner.intern(rec.interface_id),
+                        direction,
+                    },
+                );
+                self.totals.untracked += u64::from(!tracked);
+            }
+        }
+    }
+
+    fn location(&self, at: At) -> Location {
+        let path = self.files.get(at.file()).cloned().unwrap_or_default();
+        match u32::try_from(at.line()) {
+            Ok(line) => Location::line(path, line),
+            Err(_) => Location::file(path),
+        }
+    }
+
+    fn at_string(&self, at: At) -> String {
+        format!("{}:{}", self.files.get(at.file()).map(String::as_str).unwrap_or("?"), at.line())
+    }
+
+    fn describe_rejected(&self, key: &FlowKey, r: &Rejected) -> String {
+        let mut s = format!(
+            "REJECT {} {} -> {}",
+            protocol_name(key.protocol),
+            endpoint(key.src, key.src_port, key.protocol),
+            endpoint(key.dst, key.dst_port, key.protocol)
+        );
+        if let Some(i) = self.iface_name(r.iface) {
+            s.push_str(&format!(" on {i}"));
+        }
+        if let Some(d) = r.direction {
+            s.push_str(&format!(" ({})", d.as_str()));
+        }
+        s.push_str(&format!(", {} record(s), {} packet(s), {} byte(s)", r.records, r.packets, r.bytes));
+        s
+    }
+
+    /// Per-category summaries (distinct src/dst pairs from the rejected map).
+    pub fn category_summaries(&self) -> Vec<CategorySummary> {
+        let mut pairs: [rustc_hash::FxHashSet<(Addr, Addr)>; 5] = Default::default();
+        for (key, _) in self.rejected.iter() {
+            if let Some(c) = classify(key.protocol, key.src_port, key.dst_port, &self.settings.vpn_ports) {
+                pairs[c.index()].insert((key.src, key.dst));
+            }
+        }
+        Category::ALL
+            .iter()
+            .map(|&c| {
+                let s = &self.categories[c.index()];
+                CategorySummary {
+                    category: c,
+                    rule: c.rule(),
+                    records: s.records,
+                    packets: s.packets,
+                    bytes: s.bytes,
+                    pairs: pairs[c.index()].len() as u64,
+                }
+            })
+            .collect()
+    }
+
+    /// The top rejected flows, by bytes and by packets.
+    pub fn top_rejected(&self) -> (Vec<RejectedFlow>, Vec<RejectedFlow>) {
+        #[derive(Default)]
+        struct Agg {
+            records: u64,
+            packets: u64,
+            bytes: u64,
+            no_volume: u64,
+            src_ports: u64,
+            first: Option<(At, u32, Option<Direction>)>,
+        }
+        let mut groups: FxHashMap<(Addr, Addr, u16, u8), Agg> = FxHashMap::default();
+        for (k, r) in self.rejected.iter() {
+            let g = groups.entry((k.src, k.dst, k.dst_port, k.protocol)).or_default();
+            g.records += r.records;
+            g.packets = g.packets.saturating_add(r.packets);
+            g.bytes = g.bytes.saturating_add(r.bytes);
+            g.no_volume += r.no_volume;
+            g.src_ports += 1;
+            if g.first.is_none_or(|(at, _, _)| r.at < at) {
+                g.first = Some((r.at, r.iface, r.direction));
+            }
+        }
+        let mut rows: Vec<((Addr, Addr, u16, u8), Agg)> = groups.into_iter().collect();
+        let top = self.settings.top;
+        let to_row = |((src, dst, port, proto), g): &((Addr, Addr, u16, u8), Agg)| {
+            let (at, iface, direction) = g.first.unwrap_or((At::new(0, 0), NO_IFACE, None));
+            RejectedFlow {
+                src: src.to_string(),
+                dst: dst.to_string(),
+                dst_port: *port,
+                protocol: protocol_name(*proto),
+                records: g.records,
+                packets: g.packets,
+                bytes: g.bytes,
+                src_ports: g.src_ports,
+                partial_volume: g.no_volume > 0,
+                interface: self.iface_name(iface),
+                direction: direction.map(Direction::as_str),
+                first: self.at_string(at),
+            }
+        };
+        // A total order (ties broken by the first occurrence, then the key) so the output is the
+        // same on every run; only the top rows are selected and sorted.
+        type Row = ((Addr, Addr, u16, u8), Agg);
+        let pick = |rows: &mut Vec<Row>, order: &dyn Fn(&Row, &Row) -> std::cmp::Ordering| -> Vec<RejectedFlow> {
+            if top > 0 && rows.len() > top {
+                rows.select_nth_unstable_by(top - 1, order);
+            }
+            let mut head: Vec<&Row> = rows.iter().take(top).collect();
+            head.sort_by(|a, b| order(a, b));
+            head.into_iter().map(to_row).collect()
+        };
+        let first = |r: &Row| (r.1.first.map(|f| f.0), r.0);
+        let by_bytes = pick(&mut rows, &|a, b| {
+            (b.1.bytes, b.1.packets).cmp(&(a.1.bytes, a.1.packets)).then_with(|| first(a).cmp(&first(b)))
+        });
+        let by_packets = pick(&mut rows, &|a, b| {
+            (b.1.packets, b.1.bytes).cmp(&(a.1.packets, a.1.bytes)).then_with(|| first(a).cmp(&first(b)))
+        });
+        (by_bytes, by_packets)
+    }
+
+    /// Rejected flows whose reverse was accepted within the time window, in file order.
+    fn asymmetric_pairs(&self) -> Vec<(FlowKey, Rejected, Seen)> {
+        let slack = self.settings.window_slack;
+        let mut out: Vec<(FlowKey, Rejected, Seen)> = self
+            .rejected
+            .iter()
+            .filter_map(|(k, r)| {
+                let a = self.accepted.get(&k.reversed())?;
+                let overlaps = u64::from(r.start) <= u64::from(a.end).saturating_add(slack)
+                    && u64::from(a.start) <= u64::from(r.end).saturating_add(slack);
+                overlaps.then_some((k, *r, *a))
+            })
+            .collect();
+        out.sort_by_key(|(k, r, _)| (r.at, *k));
+        out
+    }
+
+    /// Computes the tables once (each walks the flow maps).
+    pub fn results(&self) -> Results {
+        let (top_by_bytes, top_by_packets) = self.top_rejected();
+        Results { categories: self.category_summaries(), top_by_bytes, top_by_packets, pairs: self.asymmetric_pairs() }
+    }
+
+    pub fn asymmetric(&self, results: &Results) -> Vec<AsymmetricFlow> {
+        results
+            .pairs
+            .iter()
+            .copied()
+            .map(|(k, r, a)| AsymmetricFlow {
+                accepted: format!(
+                    "{} -> {}",
+                    endpoint(k.dst, k.dst_port, k.protocol),
+                    endpoint(k.src, k.src_port, k.protocol)
+                ),
+                rejected: format!(
+                    "{} -> {}",
+                    endpoint(k.src, k.src_port, k.protocol),
+                    endpoint(k.dst, k.dst_port, k.protocol)
+                ),
+                protocol: protocol_name(k.protocol),
+                rejected_records: r.records,
+                rejected_packets: r.packets,
+                accepted_at: self.at_string(a.at),
+                rejected_at: self.at_string(r.at),
+                rejected_interface: self.iface_name(r.iface),
+                rejected_direction: r.direction.map(Direction::as_str),
+            })
+            .collect()
+    }
+
+    /// The findings of everything aggregated (file problems are added by the reader).
+    pub fn findings(&self, results: &Results) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.category_findings(results, &mut out);
+        self.asymmetric_findings(results, &mut out);
+        self.status_findings(&mut out);
+        self.summary_finding(results, &mut out);
+        out
+    }
+
+    fn category_findings(&self, results: &Results, out: &mut Vec<Finding>) {
+        // Per category: source, destination, protocol and service port with their totals and
+        // first record (the finding's count of distinct src/dst pairs comes from the summary).
+        type Pair = (u64, u64, u64, At, FlowKey);
+        type Group = (Addr, Addr, u8, u16);
+        let mut pairs: [FxHashMap<Group, Pair>; 5] = Default::default();
+        for (k, r) in self.rejected.iter() {
+            if let Some(c) = classify(k.protocol, k.src_port, k.dst_port, &self.settings.vpn_ports) {
+                let port = if c == Category::Esp { 0 } else { service_port(&k, c, &self.settings.vpn_ports) };
+                let e = pairs[c.index()].entry((k.src, k.dst, k.protocol, port)).or_insert((0, 0, 0, r.at, k));
+                e.0 += r.records;
+                e.1 = e.1.saturating_add(r.packets);
+                e.2 = e.2.saturating_add(r.bytes);
+                if r.at < e.3 {
+                    e.3 = r.at;
+                    e.4 = k;
+                }
+            }
+        }
+        let summaries = &results.categories;
+        for cat in Category::ALL {
+            let stats = &self.categories[cat.index()];
+            let Some((first_at, first_line)) = &stats.first else { continue };
+            let Some(rule) = super::rule(cat.rule()) else { continue };
+            let distinct = summaries.iter().find(|s| s.category == cat).map_or(0, |s| s.pairs);
+            let mut top: Vec<(&Group, &Pair)> = pairs[cat.index()].iter().collect();
+            top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .3.cmp(&b.1 .3)));
+            let mut evidence = vec![Evidence::new(self.location(*first_at), first_line.clone())];
+            let mut lines = Vec::new();
+            for ((src, dst, proto, port), (records, packets, bytes, at, _)) in top.iter().take(5) {
+                let port = if cat == Category::Esp { String::new() } else { format!(" port {port}") };
+                lines.push(format!(
+                    "{src} -> {dst} {}{port}: {records} record(s), {packets} packet(s), {bytes} byte(s), first at {}",
+                    protocol_name(*proto),
+                    self.at_string(*at)
+                ));
+                if *at != *first_at && evidence.len() < 4 {
+                    evidence.push(Evidence::new(self.location(*at), format!("first record of {src} -> {dst}{port}")));
+                }
+            }
+            let (fix_src, fix_dst, fix_key) = match top.first() {
+                Some(((s, d, _, _), p)) => (s.to_string(), d.to_string(), Some(p.4)),
+                None => (String::new(), String::new(), None),
+            };
+            let fix = match fix_key {
+                Some(k) => format!(
+                    "{} For the largest pair: allow {}{} from {fix_src} to {fix_dst}{}.",
+                    rule.fix,
+                    protocol_name(k.protocol),
+                    if cat == Category::Esp {
+                        String::new()
+                    } else {
+                        format!(" port {}", service_port(&k, cat, &self.settings.vpn_ports))
+                    },
+                    self.rejecting_side(&k)
+                ),
+                None => rule.fix.to_string(),
+            };
+            let more =
+                if top.len() > 5 { format!("\n  ... and {} more flow group(s)", top.len() - 5) } else { String::new() };
+            out.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                layer: rule.layer,
+                subject: format!("flowlogs/reject/{}", cat.as_str()),
+                title: rule.title.to_string(),
+                detail: format!(
+                    "{} rejected record(s), {} packet(s), {} byte(s) between {} distinct source/destination pair(s){}:\n  {}{more}",
+                    stats.records,
+                    stats.packets,
+                    stats.bytes,
+                    distinct,
+                    self.limit_note(),
+                    lines.join("\n  ")
+                ),
+                evidence,
+                fix,
+                confidence: Confidence::Confirmed,
+            });
+        }
+    }
+
+    /// Names the interface (and direction) that rejected a flow, for fix texts.
+    fn rejecting_side(&self, key: &FlowKey) -> String {
+        let Some(r) = self.rejected.get(key) else { return String::new() };
+        match (self.iface_name(r.iface), r.direction) {
+            (Some(i), Some(d)) => format!(" in the security group and network ACL of {i} ({d} rule)", d = d.as_str()),
+            (Some(i), None) => format!(" in the security group and network ACL of {i}"),
+            _ => String::new(),
+        }
+    }
+
+    fn asymmetric_findings(&self, results: &Results, out: &mut Vec<Finding>) {
+        let Some(rule) = super::rule(rules::FLOW_ASYMMETRIC) else { return };
+        let pairs = &results.pairs;
+        let mut by_iface: BTreeMap<u32, Vec<&(FlowKey, Rejected, Seen)>> = BTreeMap::new();
+        for p in pairs {
+            by_iface.entry(p.1.iface).or_default().push(p);
+        }
+        for (iface, list) in by_iface {
+            let name = self.iface_name(iface);
+            let Some(&&(k0, r0, a0)) = list.first() else { continue };
+            let mut evidence = vec![
+                Evidence::new(self.location(r0.at), self.describe_rejected(&k0, &r0)),
+                Evidence::new(
+                    self.location(a0.at),
+                    format!(
+                        "ACCEPT {} {} -> {} (the request{}{})",
+                        protocol_name(k0.protocol),
+                        endpoint(k0.dst, k0.dst_port, k0.protocol),
+                        endpoint(k0.src, k0.src_port, k0.protocol),
+                        self.iface_name(a0.iface).map(|i| format!(" on {i}")).unwrap_or_default(),
+                        a0.direction.map(|d| format!(", {}", d.as_str())).unwrap_or_default()
+                    ),
+                ),
+            ];
+            for (k, r, _) in list.iter().skip(1).take(3) {
+                evidence.push(Evidence::new(self.location(r.at), self.describe_rejected(k, r)));
+            }
+            let examples: Vec<String> = list
+                .iter()
+                .take(5)
+                .map(|(k, r, a)| {
+                    format!(
+                        "{} {} -> {} accepted ({}), reply rejected {} time(s) ({})",
+                        protocol_name(k.protocol),
+                        endpoint(k.dst, k.dst_port, k.protocol),
+                        endpoint(k.src, k.src_port, k.protocol),
+                        self.at_string(a.at),
+                        r.records,
+                        self.at_string(r.at)
+                    )
+                })
+                .collect();
+            let directions: Vec<Direction> = list.iter().filter_map(|p| p.1.direction).collect();
+            let where_ = match (&name, directions.first()) {
+                (Some(i), Some(Direction::Egress)) => format!(
+                    "The replies are rejected leaving {i} (flow-direction egress): the outbound rules of the network ACL of {i}'s subnet lack the return traffic."
+                ),
+                (Some(i), Some(Direction::Ingress)) => format!(
+                    "The replies are rejected arriving at {i} (flow-direction ingress): the inbound rules of the network ACL of {i}'s subnet lack the return traffic."
+                ),
+                (Some(i), None) => format!(
+                    "The replies are rejected at {i}: check the network ACL of its subnet (outbound if {i} sent the reply, inbound if it received it; a custom format with `flow-direction` tells which)."
+                ),
+                (None, _) => "The records carry no interface-id; check the network ACLs of both subnets.".to_string(),
+            };
+            let time_note = if self.no_times {
+                " Some records have no start/end times, so flows were matched on the 5-tuple alone."
+            } else {
+                ""
+            };
+            let (client, reply_ports) = (
+                k0.dst,
+                if k0.protocol == TCP || k0.protocol == UDP {
+                    format!(" ports {}", k0.dst_port_range())
+                } else {
+                    String::new()
+                },
+            );
+            out.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                layer: rule.layer,
+                subject: match &name {
+                    Some(i) => format!("aws/eni/{i}"),
+                    None => "flowlogs/asymmetric".to_string(),
+                },
+                title: rule.title.to_string(),
+                detail: format!(
+                    "{} flow(s) accepted in one direction have their reverse (same protocol, swapped addresses and ports, overlapping time) rejected. Security groups are stateful and admit replies, so a network ACL rejects them. {where_}{time_note}{}\n  {}",
+                    list.len(),
+                    self.limit_note(),
+                    examples.join("\n  ")
+                ),
+                evidence,
+                fix: format!(
+                    "{} Here: allow {} to {client}{reply_ports}{}.",
+                    rule.fix,
+                    protocol_name(k0.protocol),
+                    name.map(|i| format!(" in the network ACL of the subnet of {i}")).unwrap_or_default()
+                ),
+                confidence: Confidence::Likely,
+            });
+        }
+    }
+
+    fn status_findings(&self, out: &mut Vec<Finding>) {
+        let list = |map: &BTreeMap<u32, StatusStats>| -> String {
+            let mut v: Vec<(&u32, &StatusStats)> = map.iter().collect();
+            v.sort_by(|a, b| b.1.records.cmp(&a.1.records).then(a.1.first.cmp(&b.1.first)));
+            let mut parts: Vec<String> = v
+                .iter()
+                .take(10)
+                .map(|(i, s)| {
+                    format!(
+                        "{}: {} (first {})",
+                        self.iface_name(**i).unwrap_or_else(|| "(no interface-id)".to_string()),
+                        s.records,
+                        self.at_string(s.first)
+                    )
+                })
+                .collect();
+            if v.len() > 10 {
+                parts.push(format!("... and {} more interface(s)", v.len() - 10));
+            }
+            parts.join("; ")
+        };
+        if let (Some((at, line)), Some(rule)) = (&self.first_skipdata, super::rule(rules::FLOW_SKIPDATA)) {
+            out.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                layer: rule.layer,
+                subject: "flowlogs/skipdata".to_string(),
+                title: rule.title.to_string(),
+                detail: format!(
+                    "{} SKIPDATA record(s): flows in those windows were not recorded, so counts there are lower bounds. Per interface: {}",
+                    self.totals.skipdata,
+                    list(&self.skipdata)
+                ),
+                evidence: vec![Evidence::new(self.location(*at), line.clone())],
+                fix: rule.fix.to_string(),
+                confidence: Confidence::Confirmed,
+            });
+        }
+        if let (Some((at, line)), Some(rule)) = (&self.first_nodata, super::rule(rules::FLOW_NODATA)) {
+            out.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                layer: rule.layer,
+                subject: "flowlogs/nodata".to_string(),
+                title: rule.title.to_string(),
+                detail: format!("{} NODATA record(s). Per interface: {}", self.totals.nodata, list(&self.nodata)),
+                evidence: vec![Evidence::new(self.location(*at), line.clone())],
+                fix: rule.fix.to_string(),
+                confidence: Confidence::Confirmed,
+            });
+        }
+    }
+
+    fn summary_finding(&self, results: &Results, out: &mut Vec<Finding>) {
+        let Some(rule) = super::rule(rules::FLOW_REJECTS) else { return };
+        if self.totals.rejected == 0 {
+            return;
+        }
+        let by_bytes = &results.top_by_bytes;
+        let rows: Vec<String> = by_bytes
+            .iter()
+            .take(5)
+            .map(|r| {
+                format!(
+                    "{} -> {} {}/{}: {} record(s), {} packet(s), {} byte(s){} (first {})",
+                    r.src,
+                    r.dst,
+                    r.protocol,
+                    r.dst_port,
+                    r.records,
+                    r.packets,
+                    r.bytes,
+                    if r.partial_volume { " or more" } else { "" },
+                    r.first
+                )
+            })
+            .collect();
+        // The largest rejected 5-tuples as evidence: a partial selection, not a full sort.
+        let mut firsts: Vec<(FlowKey, &Rejected)> = self.rejected.iter().collect();
+        let order = |a: &(FlowKey, &Rejected), b: &(FlowKey, &Rejected)| (b.1.bytes, a.1.at).cmp(&(a.1.bytes, b.1.at));
+        if firsts.len() > 3 {
+            firsts.select_nth_unstable_by(2, order);
+            firsts.truncate(3);
+        }
+        firsts.sort_by(order);
+        let evidence =
+            firsts.iter().map(|(k, r)| Evidence::new(self.location(r.at), self.describe_rejected(k, r))).collect();
+        out.push(Finding {
+            rule: rule.id.to_string(),
+            severity: rule.severity,
+            layer: rule.layer,
+            subject: "flowlogs/rejected".to_string(),
+            title: rule.title.to_string(),
+            detail: format!(
+                "{} of {} record(s) rejected ({} packet(s), {} byte(s)){}. Largest by bytes:\n  {}",
+                self.totals.rejected,
+                self.totals.records,
+                self.totals.rejected_packets,
+                self.totals.rejected_bytes,
+                self.limit_note(),
+                rows.join("\n  ")
+            ),
+            evidence,
+            fix: rule.fix.to_string(),
+            confidence: Confidence::Confirmed,
+        });
+    }
+
+    /// Whether the flow maps filled up (then matching and pair counts are incomplete).
+    pub fn limit_reached(&self) -> bool {
+        self.totals.untracked > 0
+    }
+
+    fn limit_note(&self) -> String {
+        if self.limit_reached() {
+            format!(
+                " (incomplete: {} record(s) of new flows beyond the {}-flow limit were counted but not matched; raise --max-flows)",
+                self.totals.untracked, self.settings.max_flows
+            )
+        } else {
+            String::new()
+        }
+    }
+}
+
+impl FlowKey {
+    /// The reply side's port as a range hint: the exact port if known, as flows are 5-tuples.
+    fn dst_port_range(&self) -> String {
+        if self.dst_port >= 1024 {
+            format!("1024-65535 (this one used {})", self.dst_port)
+        } else {
+            self.dst_port.to_string()
+        }
+    }
+}
+
+/// The service port of a categorised flow (the lower of the two when both qualify).
+fn service_port(key: &FlowKey, cat: Category, vpn_ports: &[u16]) -> u16 {
+    let d = classify(key.protocol, 0, key.dst_port, vpn_ports);
+    let s = classify(key.protocol, key.src_port, 0, vpn_ports);
+    match (s == Some(cat), d == Some(cat)) {
+        (true, true) => key.src_port.min(key.dst_port),
+        (true, false) => key.src_port,
+        _ => key.dst_port,
+    }
+}
+
+fn endpoint(a: Addr, port: u16, protocol: u8) -> String {
+    let has_ports = matches!(protocol, 6 | 17 | 132);
+    match (a.as_v4(), has_ports) {
+        (_, false) => a.to_string(),
+        (Some(_), true) => format!("{a}:{port}"),
+        (None, true) => format!("[{a}]:{port}"),
+    }
+}
+
+/// A line as evidence text: lossy UTF-8, cut at 300 bytes.
+pub(crate) fn excerpt(line: &[u8]) -> String {
+    let cut = &line[..line.len().min(300)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if line.len() > 300 {
+        s.push_str("...");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let vpn = VPN_PORTS;
+        assert_eq!(classify(17, 500, 500, vpn), Some(Category::Vpn));
+        assert_eq!(classify(17, 40000, 4500, vpn), Some(Category::Vpn));
+        assert_eq!(classify(17, 51820, 51820, vpn), Some(Category::Vpn));
+        assert_eq!(classify(50, 0, 0, vpn), Some(Category::Esp));
+        assert_eq!(classify(17, 33000, 8472, vpn), Some(Category::Vxlan));
+        assert_eq!(classify(17, 4789, 4789, vpn), Some(Category::Vxlan));
+        assert_eq!(classify(6, 40000, 53, vpn), Some(Category::Dns));
+        // A DNS reply to ephemeral port 51820 is DNS, not WireGuard: the lower port wins.
+        assert_eq!(classify(17, 53, 51820, vpn), Some(Category::Dns));
+        assert_eq!(classify(6, 179, 40000, vpn), Some(Category::Bgp));
+        assert_eq!(classify(17, 179, 40000, vpn), None);
+        assert_eq!(classify(6, 40000, 500, vpn), None);
+        assert_eq!(classify(6, 40000, 443, vpn), None);
+        assert_eq!(classify(17, 40000, 51821, &[51821]), Some(Category::Vpn));
+    }
+
+    #[test]
+    fn service_port_picks_the_category_port() {
+        let k = FlowKey { src: Addr::v4(1), dst: Addr::v4(2), src_port: 53, dst_port: 51820, protocol: 17 };
+        assert_eq!(service_port(&k, Category::Dns, VPN_PORTS), 53);
+        let k = FlowKey { src: Addr::v4(1), dst: Addr::v4(2), src_port: 40000, dst_port: 4500, protocol: 17 };
+        assert_eq!(service_port(&k, Category::Vpn, VPN_PORTS), 4500);
+    }
+}
