@@ -20,7 +20,9 @@ Examples:
   netsleuth trace bundle/ --from 10.0.1.15 --to 192.168.10.5   # ICMP echo without a port
 
 Sources: pod:NS/NAME, host:NAME (a folder under hosts/), or an IP address.
-Destinations: IP[:PORT[/tcp|udp|sctp]], svc:NS/NAME[:PORT|:PORTNAME], pod:NS/NAME[:PORT[/PROTO]].
+Destinations: IP[:PORT[/tcp|udp|sctp]], svc:NS/NAME[:PORT|:PORTNAME], pod:NS/NAME[:PORT[/PROTO]],
+  host:NAME[:PORT[/PROTO]].
+Packet size: --size BYTES (default: the source's egress MTU), --no-df to let routers fragment.
 Dispositions: delivered, dropped, no-route, loop, exits-network, ambiguous, insufficient-info.
 Exit codes: 0 delivered or exits-network, 1 any other disposition, 2 usage or input error.";
 
@@ -34,13 +36,23 @@ pub(crate) struct TraceArgs {
     #[arg(long, value_name = "SRC")]
     pub(crate) from: String,
 
-    /// Where it goes: IP[:PORT[/PROTO]], svc:NS/NAME[:PORT] or pod:NS/NAME.
+    /// Where it goes: IP[:PORT[/PROTO]], svc:NS/NAME[:PORT], pod:NS/NAME or host:NAME.
     #[arg(long, value_name = "DST")]
     pub(crate) to: String,
 
     /// Source port (stateless return-path checks such as AWS network ACLs use it).
     #[arg(long, value_name = "PORT")]
     pub(crate) src_port: Option<u16>,
+
+    /// IP packet size in bytes to trace against every MTU on the path (default: the MTU of
+    /// the source's egress interface; TCP: capped by the MSS the path settles on).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(28..=65535))]
+    pub(crate) size: Option<u32>,
+
+    /// Send without the don't-fragment bit (routers fragment instead of answering ICMP
+    /// fragmentation-needed). Default: DF set, as Linux sends with path MTU discovery.
+    #[arg(long)]
+    pub(crate) no_df: bool,
 
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = TraceFormat::Text)]
@@ -66,7 +78,8 @@ pub(crate) fn run(args: &TraceArgs, color: ColorWhen) -> Result<Outcome> {
     let options = BundleOptions { salt: args.salt.clone(), ..BundleOptions::default() };
     let net = netsleuth_ingest::read_bundle(&args.bundle, &options)?;
     let tracer = Tracer::new(&net);
-    let trace = tracer.trace(&from, &to, &TraceOptions { src_port: args.src_port, ..TraceOptions::default() })?;
+    let opts = TraceOptions { src_port: args.src_port, size: args.size, no_df: args.no_df, ..TraceOptions::default() };
+    let trace = tracer.trace(&from, &to, &opts)?;
     let stdout = io::stdout();
     let color = crate::app::wants_color(color, &stdout);
     crate::app::write_stdout(|w| match args.format {
@@ -106,7 +119,9 @@ fn action_color(a: Action) -> &'static str {
 /// evidence on its own indented line, then the disposition, assumptions and missing data.
 pub(crate) fn render_text(t: &Trace, color: bool, w: &mut dyn Write) -> io::Result<()> {
     let port = t.packet.dst_port.map(|p| format!(":{p}")).unwrap_or_default();
-    writeln!(w, "trace {} → {}{port} ({})", t.packet.src, t.packet.dst, t.packet.protocol)?;
+    let size =
+        t.packet.size.map(|s| format!(", {s} bytes{}", if t.packet.df { ", DF" } else { "" })).unwrap_or_default();
+    writeln!(w, "trace {} → {}{port} ({}{size})", t.packet.src, t.packet.dst, t.packet.protocol)?;
     let wl = t.hops.iter().map(|h| h.layer.as_str().len()).max().unwrap_or(5).max(5);
     let wc = t.hops.iter().map(|h| h.component.chars().count()).max().unwrap_or(9).clamp(9, 60);
     writeln!(w, "{:>3}  {:<wl$}  {:<wc$}  {:<7}  reason", "#", "layer", "component", "action")?;
@@ -117,6 +132,20 @@ pub(crate) fn render_text(t: &Trace, color: bool, w: &mut dyn Write) -> io::Resu
         writeln!(w, "{:>3}  {:<wl$}  {:<wc$}  {action}  {}", i + 1, h.layer.as_str(), h.component, h.reason)?;
         for e in &h.evidence {
             writeln!(w, "{:>3}  {:<wl$}  {:<wc$}  {:<7}  ↳ {}: {}", "", "", "", "", e.location, e.excerpt)?;
+        }
+        if let Some(m) = &h.mtu {
+            let side = |x: &Option<netsleuth_trace::path::IfaceMtu>| {
+                x.as_ref().map(|i| format!("{} {} mtu {}", i.host, i.interface, i.mtu))
+            };
+            // The receiving side is shown when known (not for tunnels, or next hops
+            // outside the bundle).
+            let path = match (side(&m.egress), side(&m.ingress)) {
+                (Some(o), Some(i)) => format!("out {o} → in {i}"),
+                (Some(o), None) => format!("out {o}"),
+                (None, Some(i)) => format!("in {i}"),
+                (None, None) => String::new(),
+            };
+            writeln!(w, "{:>3}  {:<wl$}  {:<wc$}  {:<7}  ↳ size {} bytes: {path}", "", "", "", "", m.size)?;
         }
     }
     let kind = t.disposition.kind;

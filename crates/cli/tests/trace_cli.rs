@@ -28,7 +28,8 @@ fn delivered_exits_zero_with_a_hop_table() {
     let o = trace("pod:shop/cart-5f6d8b", "pod:shop/web-7d4b9c:8080", &[]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
     let out = stdout(&o);
-    assert!(out.starts_with("trace 10.244.2.20 → 10.244.1.10:8080 (tcp)\n"), "{out}");
+    assert!(out.starts_with("trace 10.244.2.20 → 10.244.1.10:8080 (tcp, 1450 bytes, DF)\n"), "{out}");
+    assert!(out.contains("size 1450 bytes: out pod-cart eth0 mtu 1450 → in node-2 vethcart mtu 1450"), "{out}");
     assert!(out.contains("host/node-2 iface vxlan0"), "{out}");
     assert!(out.contains("disposition: delivered at host/pod-web"), "{out}");
     assert!(!out.contains('\x1b'), "no colour when NO_COLOR/not a terminal: {out}");
@@ -80,4 +81,24 @@ fn usage_errors_exit_two_with_a_clear_message() {
     assert_eq!(o.status.code(), Some(2));
     let o = netsleuth(&["trace", example().to_str().unwrap(), "--from", "host:gw-1"]);
     assert_eq!(o.status.code(), Some(2), "missing --to is a usage error");
+}
+
+#[test]
+fn size_and_df_against_the_mtus() {
+    // node-1 reaches pod-cart over vxlan0 (MTU 1450): a 1500-byte UDP datagram with DF cannot
+    // leave (EMSGSIZE), exit 1; the JSON records the size and the MTU on the hop.
+    let o = trace("host:node-1", "10.244.2.20:8080/udp", &["--size", "1500", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["packet"]["size"].as_u64(), v["packet"]["df"].as_bool()), (Some(1500), Some(true)));
+    let last = v["hops"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["component"], "host/node-1 iface vxlan0", "{last}");
+    assert_eq!(last["mtu"]["egress"]["mtu"], 1450, "{last}");
+    assert!(v["hops"][0].get("mtu").is_some(), "every hop has an mtu key (null when not checked)");
+    // Without DF it is sent as fragments and delivered.
+    let o = trace("host:node-1", "10.244.2.20:8080/udp", &["--size", "1500", "--no-df"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("(udp, 1500 bytes)"), "{}", stdout(&o));
+    // Sizes below an IPv4 header plus UDP are usage errors.
+    assert_eq!(trace("host:node-1", "10.244.2.20", &["--size", "10"]).status.code(), Some(2));
 }

@@ -8,10 +8,12 @@ mod cloud;
 mod endpoint;
 pub(crate) mod firewall_walk;
 mod kube;
+mod mtu;
 mod walk;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
 use netsleuth_analyze::support::PolicyIndex;
@@ -52,6 +54,26 @@ pub struct Hop {
     pub action: Action,
     pub reason: String,
     pub evidence: Vec<Evidence>,
+    /// Packet size against the MTUs of this hop (where the packet leaves a host or meets
+    /// an MTU it does not fit); null elsewhere and when the size is unknown.
+    pub mtu: Option<HopMtu>,
+}
+
+/// One interface's MTU as the trace met it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IfaceMtu {
+    pub host: String,
+    pub interface: String,
+    pub mtu: u32,
+}
+
+/// The packet's size (IP bytes) at a hop, with the egress interface it leaves through and
+/// the interface of the next host that receives it, when the bundle has their MTUs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HopMtu {
+    pub size: u32,
+    pub egress: Option<IfaceMtu>,
+    pub ingress: Option<IfaceMtu>,
 }
 
 /// How a trace ends.
@@ -112,6 +134,11 @@ pub struct PacketInfo {
     pub dst: IpAddr,
     pub protocol: String,
     pub dst_port: Option<u16>,
+    /// IP packet size in bytes (`--size`, else the largest packet the source sends); None
+    /// when neither is known (MTUs are then not checked).
+    pub size: Option<u32>,
+    /// Don't-fragment bit (set unless `--no-df`).
+    pub df: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,6 +158,11 @@ pub struct TraceOptions {
     pub src_port: Option<u16>,
     /// Hosts to cross at most before the trace ends as a loop (default 32).
     pub max_hosts: Option<usize>,
+    /// IP packet size to trace; None: the largest packet the source sends (its egress
+    /// MTU; for TCP also capped by the MSS the path settles on), stated as an assumption.
+    pub size: Option<u32>,
+    /// Clear the don't-fragment bit (default: set, as Linux does with PMTUD on).
+    pub no_df: bool,
 }
 
 /// Why a question cannot be traced (a usage error: a name that is not in the bundle).
@@ -150,22 +182,99 @@ pub enum TraceError {
     NoAddress { what: String },
 }
 
+/// The indexes' hasher: FxHash (rustc's multiply-rotate), seeded per process. Building the
+/// indexes of a 150,000-pod bundle spent most of its time in SipHash; Fx hashes a pod name in
+/// a few cycles. Seeded so that collisions cannot be planned in advance (a bundle crafted to
+/// collide only makes indexing slower, never wrong).
+#[derive(Clone, Copy)]
+struct FastState(u64);
+
+impl FastState {
+    fn new() -> FastState {
+        FastState(std::collections::hash_map::RandomState::new().hash_one(0x6e73_u64))
+    }
+}
+
+impl BuildHasher for FastState {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
+}
+
+struct FastHasher(u64);
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // hashbrown takes the bucket from the low bits and the tag from the top 7: the
+        // multiply leaves its best bits high, the rotation brings some down.
+        self.0.rotate_left(26)
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, FastState>;
+
+fn fast_map<K, V>(capacity: usize, state: FastState) -> FastMap<K, V> {
+    HashMap::with_capacity_and_hasher(capacity, state)
+}
+
 /// Indexes over one bundle for repeated traces.
 pub struct Tracer<'a> {
     net: &'a Network,
     policy: PolicyIndex<'a>,
     /// Address → hosts (indexes into `net.hosts`) with an interface holding it.
-    owners: HashMap<IpAddr, Vec<usize>>,
-    pods_by_ip: HashMap<IpAddr, Vec<&'a Pod>>,
-    pods_by_name: HashMap<(&'a str, &'a str), &'a Pod>,
+    owners: FastMap<IpAddr, Vec<usize>>,
+    /// Address → the first pod (in bundle order) with that address (host-network pods left out).
+    pods_by_ip: FastMap<IpAddr, &'a Pod>,
+    pods_by_name: FastMap<(&'a str, &'a str), &'a Pod>,
     /// `namespace/name` → host index of the pod's network namespace.
-    pod_hosts: HashMap<&'a str, usize>,
+    pod_hosts: FastMap<&'a str, usize>,
     /// Kubernetes node name → host index of the node.
-    node_hosts: HashMap<&'a str, usize>,
-    services_by_ip: HashMap<IpAddr, Vec<&'a Service>>,
-    services_by_name: HashMap<(&'a str, &'a str), &'a Service>,
+    node_hosts: FastMap<&'a str, usize>,
+    /// ClusterIP → the first Service (in bundle order) with it.
+    services_by_ip: FastMap<IpAddr, &'a Service>,
+    services_by_name: FastMap<(&'a str, &'a str), &'a Service>,
     /// (namespace, service name) → EndpointSlice indexes.
-    slices: HashMap<(&'a str, &'a str), Vec<usize>>,
+    slices: FastMap<(&'a str, &'a str), Vec<usize>>,
 }
 
 fn skip_address(a: &IpAddr) -> bool {
@@ -177,9 +286,11 @@ fn skip_address(a: &IpAddr) -> bool {
 
 impl<'a> Tracer<'a> {
     pub fn new(net: &'a Network) -> Tracer<'a> {
-        let mut owners: HashMap<IpAddr, Vec<usize>> = HashMap::new();
-        let mut pod_hosts = HashMap::new();
-        let mut node_hosts = HashMap::new();
+        let st = FastState::new();
+        let k = &net.kubernetes;
+        let mut owners: FastMap<IpAddr, Vec<usize>> = fast_map(net.hosts.len() * 2, st);
+        let mut pod_hosts = fast_map(net.hosts.len(), st);
+        let mut node_hosts = fast_map(k.nodes.len().max(net.hosts.len()), st);
         for (i, h) in net.hosts.iter().enumerate() {
             for iface in &h.interfaces {
                 for a in &iface.addresses {
@@ -207,26 +318,25 @@ impl<'a> Tracer<'a> {
                 }
             }
         }
-        let k = &net.kubernetes;
-        let mut pods_by_ip: HashMap<IpAddr, Vec<&Pod>> = HashMap::new();
-        let mut pods_by_name = HashMap::new();
+        let mut pods_by_ip: FastMap<IpAddr, &Pod> = fast_map(k.pods.len(), st);
+        let mut pods_by_name = fast_map(k.pods.len(), st);
         for p in &k.pods {
             pods_by_name.insert((p.meta.namespace.as_str(), p.meta.name.as_str()), p);
             if !p.spec.host_network {
                 for ip in &p.pod_ips {
-                    pods_by_ip.entry(*ip).or_default().push(p);
+                    pods_by_ip.entry(*ip).or_insert(p);
                 }
             }
         }
-        let mut services_by_ip: HashMap<IpAddr, Vec<&Service>> = HashMap::new();
-        let mut services_by_name = HashMap::new();
+        let mut services_by_ip: FastMap<IpAddr, &Service> = fast_map(k.services.len(), st);
+        let mut services_by_name = fast_map(k.services.len(), st);
         for s in &k.services {
             services_by_name.insert((s.meta.namespace.as_str(), s.meta.name.as_str()), s);
             for ip in &s.cluster_ips {
-                services_by_ip.entry(*ip).or_default().push(s);
+                services_by_ip.entry(*ip).or_insert(s);
             }
         }
-        let mut slices: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        let mut slices: FastMap<(&str, &str), Vec<usize>> = fast_map(k.endpoint_slices.len(), st);
         for (i, es) in k.endpoint_slices.iter().enumerate() {
             if let Some(svc) = &es.service_name {
                 slices.entry((es.meta.namespace.as_str(), svc.as_str())).or_default().push(i);
@@ -260,7 +370,7 @@ impl<'a> Tracer<'a> {
     }
 
     fn pod_by_ip(&self, ip: &IpAddr) -> Option<&'a Pod> {
-        self.pods_by_ip.get(ip).and_then(|v| v.first().copied())
+        self.pods_by_ip.get(ip).copied()
     }
 }
 

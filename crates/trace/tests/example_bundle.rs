@@ -121,3 +121,33 @@ fn node_port_goes_to_the_node_then_to_the_endpoint() {
     assert!(comps[kp..].contains(&"host/node-1 iptables ip filter/FORWARD"), "{comps:?}");
     assert_eq!(comps.last(), Some(&"k8s/Pod/vpn/wg-gateway-6c9f7d8b5-kq2lm"));
 }
+
+/// Sizes on the example: pod-cart's eth0 (1450) fits its veth peer and the overlay; the
+/// VXLAN outer packet is 50 bytes bigger and fits the 1500-byte underlay.
+#[test]
+fn pod_to_pod_across_nodes_records_the_mtus() {
+    let net = example();
+    let t = Tracer::new(&net);
+    let tr = trace(&t, "pod:shop/cart-5f6d8b", "pod:shop/web-7d4b9c:8080");
+    assert_eq!(tr.disposition.kind, DispositionKind::Delivered, "{}", explain(&tr));
+    assert_eq!(tr.packet.size, Some(1450));
+    let first = tr.hops.iter().find(|h| h.component == "host/pod-cart iface eth0").expect("hand-off hop");
+    let m = first.mtu.as_ref().expect("mtu");
+    let ends = |x: &Option<netsleuth_trace::path::IfaceMtu>| x.as_ref().map(|i| (i.interface.clone(), i.mtu));
+    assert_eq!(ends(&m.egress), Some(("eth0".into(), 1450)));
+    assert_eq!(ends(&m.ingress), Some(("vethcart".into(), 1450)), "the veth peer, matched by index");
+    assert!(
+        tr.hops.iter().any(|h| h.component == "host/node-2 underlay to node-1" && h.reason.contains("1500 bytes")),
+        "{}",
+        explain(&tr)
+    );
+    // host → host by name: node-1's default-route address.
+    let tr = trace(&t, "host:node-2", "host:node-1:22");
+    ends_at(&tr, "host/node-1", Action::Deliver);
+    assert_eq!(tr.packet.dst.to_string(), "198.51.100.11");
+}
+
+fn ends_at(t: &Trace, component: &str, action: Action) {
+    let last = t.hops.last().expect("hops");
+    assert_eq!((last.component.as_str(), last.action), (component, action), "{}", explain(t));
+}

@@ -107,6 +107,8 @@ struct Expect {
     kind: DispositionKind,
     /// Accepted prefixes of the last hop's component (host names are the scenario's).
     at: &'static [&'static str],
+    /// Destination when not the scenario path's target (e.g. its UDP target).
+    to: Option<&'static str>,
 }
 
 /// `expects`: every statically visible fault; `underlay`: faults the analysis rules cannot
@@ -130,9 +132,10 @@ fn check(
         lab.scenario().path.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| panic!("{scenario_name} has no path"));
     let from: Endpoint = format!("host:{}", path.source).parse().unwrap_or_else(|e| panic!("{e}"));
     let to: Destination = format!("{}", path.target).parse().unwrap_or_else(|e| panic!("{e}"));
-    let run = |net: &Network| {
-        Tracer::new(net).trace(&from, &to, &TraceOptions::default()).unwrap_or_else(|e| panic!("trace: {e}"))
+    let run_to = |net: &Network, to: &Destination| {
+        Tracer::new(net).trace(&from, to, &TraceOptions::default()).unwrap_or_else(|e| panic!("trace: {e}"))
     };
+    let run = |net: &Network| run_to(net, &to);
 
     let mut errors = Vec::new();
     let (_d, healthy) = collect(&lab);
@@ -162,7 +165,10 @@ fn check(
             continue;
         }
         let (_d, net) = collect(&lab);
-        let t = run(&net);
+        let t = match exp.to {
+            Some(d) => run_to(&net, &d.parse().unwrap_or_else(|e| panic!("{d}: {e}"))),
+            None => run(&net),
+        };
         say(&format!("{}: {}", exp.fault, explain(&t)));
         let last = t.hops.last();
         let comp_ok =
@@ -189,23 +195,50 @@ fn k8s_wireguard_site_faults_stop_the_trace_where_they_strike() {
         &[],
         &[
             Expect {
+                to: None,
                 fault: "ip-forward-off",
                 kind: DispositionKind::Dropped,
                 at: &["host/gw sysctl net.ipv4.ip_forward"],
             },
             Expect {
+                to: None,
                 fault: "route-missing",
                 kind: DispositionKind::NoRoute,
                 at: &["host/gw route table", "host/inet route table"],
             },
-            Expect { fault: "nft-egress-drop", kind: DispositionKind::Dropped, at: &["host/node-1 nftables"] },
-            Expect { fault: "wg-allowedips-wrong", kind: DispositionKind::Dropped, at: &["host/gw wg "] },
-            Expect { fault: "wg-allowedips-overlap", kind: DispositionKind::Dropped, at: &["host/gw wg "] },
-            Expect { fault: "wg-key-mismatch", kind: DispositionKind::Dropped, at: &["host/gw wg ", "host/site wg "] },
-            Expect { fault: "rp-filter-strict", kind: DispositionKind::Dropped, at: &["host/site rp_filter"] },
+            Expect {
+                to: None,
+                fault: "nft-egress-drop",
+                kind: DispositionKind::Dropped,
+                at: &["host/node-1 nftables"],
+            },
+            Expect { to: None, fault: "wg-allowedips-wrong", kind: DispositionKind::Dropped, at: &["host/gw wg "] },
+            Expect { to: None, fault: "wg-allowedips-overlap", kind: DispositionKind::Dropped, at: &["host/gw wg "] },
+            Expect {
+                to: None,
+                fault: "wg-key-mismatch",
+                kind: DispositionKind::Dropped,
+                at: &["host/gw wg ", "host/site wg "],
+            },
+            Expect {
+                to: None,
+                fault: "rp-filter-strict",
+                kind: DispositionKind::Dropped,
+                at: &["host/site rp_filter"],
+            },
+            // The pod's eth0 at 1500 against its 1450 veth peer: a full-size UDP datagram
+            // dies silently on node-1's veth; TCP passes, because the gateway clamps the MSS
+            // of every connection to 1380 (segments of at most 1420 bytes).
+            Expect {
+                to: Some("10.20.1.10:5001/udp"),
+                fault: "mtu-mismatch",
+                kind: DispositionKind::Dropped,
+                at: &["host/node-1 iface veth-a"],
+            },
+            Expect { to: None, fault: "mtu-mismatch", kind: DispositionKind::Delivered, at: &["host/app"] },
         ],
-        &[Expect { fault: "udp-block", kind: DispositionKind::Dropped, at: &["host/inet nftables"] }],
-        &[("mtu-mismatch", "packet size is not part of a trace (the MTU rules and `diagnose` cover it)")],
+        &[Expect { to: None, fault: "udp-block", kind: DispositionKind::Dropped, at: &["host/inet nftables"] }],
+        &[],
     );
 }
 
@@ -216,27 +249,31 @@ fn ipsec_hybrid_faults_stop_the_trace_where_they_strike() {
         &[netsleuth_lab::strongswan::CHARON, "swanctl"],
         &[
             Expect {
+                to: None,
                 fault: "ip-forward-off",
                 kind: DispositionKind::Dropped,
                 at: &["host/cloud-gw sysctl net.ipv4.ip_forward"],
             },
             Expect {
+                to: None,
                 fault: "ike-proposal-mismatch",
                 kind: DispositionKind::Dropped,
                 at: &["host/onprem-gw ipsec", "host/cloud-gw ipsec"],
             },
             Expect {
+                to: None,
                 fault: "ipsec-psk-mismatch",
                 kind: DispositionKind::Dropped,
                 at: &["host/onprem-gw ipsec", "host/cloud-gw ipsec"],
             },
             Expect {
+                to: None,
                 fault: "ipsec-ts-not-mirrored",
                 kind: DispositionKind::Dropped,
                 at: &["host/onprem-gw ipsec", "host/cloud-gw ipsec"],
             },
         ],
-        &[Expect { fault: "ike-udp-block", kind: DispositionKind::Dropped, at: &["host/inet nftables"] }],
+        &[Expect { to: None, fault: "ike-udp-block", kind: DispositionKind::Dropped, at: &["host/inet nftables"] }],
         &[],
     );
 }

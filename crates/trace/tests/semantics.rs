@@ -550,3 +550,226 @@ fn wireguard_underlay_is_traced_through_the_firewalls() {
     );
     assert!(t.disposition.reason.starts_with("the underlay of WireGuard wg0"), "{}", explain(&t));
 }
+
+/// `wg_net` with sizes: the pod's eth0 (MTU `pod_mtu`) is a veth whose peer `veth-p` on gw
+/// has MTU 1450 (a port of cni0, also 1450); the tunnel wg0 has MTU 1420.
+fn mtu_net(pod_mtu: u32) -> Network {
+    let mut net = wg_net(&["10.99.0.2/32", "10.20.0.0/16"], &["10.99.0.1/32", "10.244.0.0/16"]);
+    let p = net.hosts.iter_mut().find(|h| h.name == "p").unwrap();
+    let eth0 = p.interfaces.iter_mut().find(|i| i.name == "eth0").unwrap();
+    eth0.mtu = Some(pod_mtu);
+    eth0.link = Some("if9".into());
+    eth0.link_netnsid = Some(0);
+    let eth0_index = eth0.index.unwrap();
+    let gw = net.hosts.iter_mut().find(|h| h.name == "gw").unwrap();
+    iface(gw, "veth-p", InterfaceKind::Veth, &[]);
+    let veth = gw.interfaces.last_mut().unwrap();
+    veth.index = Some(9);
+    veth.mtu = Some(1450);
+    veth.master = Some("cni0".into());
+    veth.link = Some(format!("if{eth0_index}"));
+    for i in gw.interfaces.iter_mut() {
+        match i.name.as_str() {
+            "cni0" => i.mtu = Some(1450),
+            "wg0" => i.mtu = Some(1420),
+            _ => {}
+        }
+    }
+    net
+}
+
+fn run_opts(
+    net: &Network,
+    from: &str,
+    to: &str,
+    opts: &netsleuth_trace::path::TraceOptions,
+) -> netsleuth_trace::path::Trace {
+    netsleuth_trace::path::trace(net, &from.parse().unwrap(), &to.parse().unwrap(), opts).unwrap()
+}
+
+#[test]
+fn mtu_bigger_than_the_receiving_veth_is_dropped_silently() {
+    let net = mtu_net(1500);
+    let t = run(&net, "host:p", "10.20.1.10:5001/udp");
+    assert_eq!(t.packet.size, Some(1500), "default size: the source's egress MTU");
+    assert!(t.packet.df);
+    let (comp, action, kind) = last(&t);
+    assert_eq!(
+        (comp.as_str(), action, kind),
+        ("host/gw iface veth-p", Action::Drop, DispositionKind::Dropped),
+        "{}",
+        explain(&t)
+    );
+    let h = t.hops.last().unwrap();
+    assert!(
+        h.reason.contains("1500-byte") && h.reason.contains("MTU 1450") && h.reason.contains("silently"),
+        "{}",
+        h.reason
+    );
+    let m = h.mtu.as_ref().expect("mtu recorded");
+    assert_eq!(
+        (m.size, m.egress.as_ref().map(|e| e.mtu), m.ingress.as_ref().map(|i| i.mtu)),
+        (1500, Some(1500), Some(1450))
+    );
+    assert!(t.assumptions.iter().any(|a| a.contains("packet size 1500 bytes")), "{:?}", t.assumptions);
+    let j = serde_json::to_value(&t).unwrap();
+    assert_eq!(j["hops"][0]["mtu"], serde_json::Value::Null);
+    assert_eq!(j["hops"].as_array().unwrap().last().unwrap()["mtu"]["ingress"]["interface"], json!("veth-p"));
+    assert_eq!(j["packet"]["size"], json!(1500));
+    // Matching MTUs: delivered, and the hand-off hop records both ends.
+    let net = mtu_net(1450);
+    let t = run(&net, "host:p", "10.20.1.10:5001/udp");
+    assert_eq!(t.disposition.kind, DispositionKind::Delivered, "{}", explain(&t));
+    let handoff = t.hops.iter().find(|h| h.component == "host/p iface eth0").unwrap();
+    let m = handoff.mtu.as_ref().unwrap();
+    assert_eq!((m.size, m.ingress.as_ref().map(|i| i.interface.as_str())), (1450, Some("veth-p")));
+}
+
+#[test]
+fn mtu_egress_narrower_than_the_packet_pmtud_df_and_fragments() {
+    let net = mtu_net(1450);
+    // Default size: PMTUD settles the traffic at the tunnel's 1420 (stated), the outer
+    // WireGuard packet is 1420 + 60 + padding to 16 (4) bytes.
+    let t = run(&net, "host:p", "10.20.1.10:5001/udp");
+    assert_eq!(t.disposition.kind, DispositionKind::Delivered, "{}", explain(&t));
+    let wg0 = t.hops.iter().find(|h| h.component == "host/gw iface wg0").expect("PMTUD hop");
+    assert!(wg0.action == Action::Forward && wg0.reason.contains("fragmentation-needed (MTU 1420)"), "{}", wg0.reason);
+    assert!(t.assumptions.iter().any(|a| a.contains("path MTU discovery works")), "{:?}", t.assumptions);
+    assert!(
+        t.hops.iter().any(|h| h.component == "host/gw underlay to site" && h.reason.contains("1484 bytes")),
+        "{}",
+        explain(&t)
+    );
+    // An explicit size with DF is that one packet: dropped with fragmentation-needed.
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1450), ..Default::default() };
+    let t = run_opts(&net, "host:p", "10.20.1.10:5001/udp", &opts);
+    let (comp, action, kind) = last(&t);
+    assert_eq!(
+        (comp.as_str(), action, kind),
+        ("host/gw iface wg0", Action::Drop, DispositionKind::Dropped),
+        "{}",
+        explain(&t)
+    );
+    assert!(t.hops.last().unwrap().reason.contains("needs PMTUD: ICMP fragmentation-needed must reach the source"));
+    // 1420 fits.
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1420), ..Default::default() };
+    assert_eq!(run_opts(&net, "host:p", "10.20.1.10:5001/udp", &opts).disposition.kind, DispositionKind::Delivered);
+    // Without DF the gateway fragments.
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1450), no_df: true, ..Default::default() };
+    let t = run_opts(&net, "host:p", "10.20.1.10:5001/udp", &opts);
+    assert_eq!(t.disposition.kind, DispositionKind::Delivered, "{}", explain(&t));
+    assert!(!t.packet.df);
+    assert!(
+        t.hops.iter().any(|h| h.component == "host/gw iface wg0" && h.reason.contains("fragments")),
+        "{}",
+        explain(&t)
+    );
+    // The source's own stack refuses a DF datagram bigger than its interface.
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1600), ..Default::default() };
+    let t = run_opts(&net, "host:p", "10.20.1.10:5001/udp", &opts);
+    assert_eq!(last(&t), ("host/p iface eth0".into(), Action::Drop, DispositionKind::Dropped), "{}", explain(&t));
+    assert!(t.hops.last().unwrap().reason.contains("EMSGSIZE"));
+}
+
+#[test]
+fn mtu_tcp_segments_are_capped_by_the_mss_clamp_on_the_path() {
+    // The pod's 1500 against its 1450 veth: TCP to a 1500-MTU server sends 1500-byte
+    // segments, which the veth drops.
+    let mut net = mtu_net(1500);
+    let t = run(&net, "host:p", "10.20.1.10:5000");
+    assert_eq!(t.packet.size, Some(1500));
+    assert_eq!(last(&t), ("host/gw iface veth-p".into(), Action::Drop, DispositionKind::Dropped), "{}", explain(&t));
+    // An MSS clamp on the gateway caps both directions' segments at 1380 + 40: it passes.
+    let clamp = chain(
+        "forward",
+        Some(Hook::Forward),
+        Some(Verdict::Accept),
+        vec![fw_rule(
+            "tcp flags & (syn | rst) == syn tcp option maxseg size set 1380",
+            vec![Match::Protocol { negated: false, protocol: "tcp".into() }],
+            Some(Verdict::Other("tcp option maxseg size set 1380".into())),
+            3,
+        )],
+    );
+    net.hosts.iter_mut().find(|h| h.name == "gw").unwrap().nftables =
+        Some(ruleset(FirewallSource::Nftables, "inet", "mss_clamp", vec![clamp]));
+    let t = run(&net, "host:p", "10.20.1.10:5000");
+    assert_eq!(t.disposition.kind, DispositionKind::Delivered, "{}", explain(&t));
+    assert_eq!(t.packet.size, Some(1420));
+    assert!(t.assumptions.iter().any(|a| a.contains("clamps the MSS")), "{:?}", t.assumptions);
+    // UDP is not clamped: still dropped at the veth.
+    assert_eq!(run(&net, "host:p", "10.20.1.10:5001/udp").disposition.kind, DispositionKind::Dropped);
+}
+
+#[test]
+fn mtu_ipsec_inner_packet_must_fit_the_outer_mtu_minus_esp() {
+    // vpc's eth0 has MTU 1500: ESP (≈77 bytes, worst case) leaves ≈1423 for the inner packet.
+    let net = ipsec_net("10.20.0.0/16", "aes256-sha256-modp2048");
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1500), ..Default::default() };
+    let t = run_opts(&net, "host:client", "10.20.0.5:443/udp", &opts);
+    let (comp, action, kind) = last(&t);
+    assert_eq!(
+        (comp.as_str(), action, kind),
+        ("host/vpc iface ESP over eth0", Action::Drop, DispositionKind::Dropped),
+        "{}",
+        explain(&t)
+    );
+    assert_eq!(t.hops.last().unwrap().mtu.as_ref().and_then(|m| m.egress.as_ref()).map(|e| e.mtu), Some(1423));
+    // 1400 bytes fit: the outer packet is 1477 bytes.
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1400), ..Default::default() };
+    let t = run_opts(&net, "host:client", "10.20.0.5:443/udp", &opts);
+    assert_eq!(t.disposition.kind, DispositionKind::Delivered, "{}", explain(&t));
+    assert!(
+        t.hops.iter().any(|h| h.component == "host/vpc underlay to onprem" && h.reason.contains("1477 bytes")),
+        "{}",
+        explain(&t)
+    );
+}
+
+#[test]
+fn mtu_route_mtu_lowers_the_egress_and_unknown_mtus_are_not_checked() {
+    let mut net = three_hosts();
+    // A per-route MTU on b's route to c's LAN (Cilium-style clamp).
+    let bh = b(&mut net);
+    bh.routes.routes.iter_mut().find(|r| r.dev.as_deref() == Some("lan0")).unwrap().mtu = Some(1400);
+    let opts = netsleuth_trace::path::TraceOptions { size: Some(1500), ..Default::default() };
+    let t = run_opts(&net, "host:a", "10.1.0.50:53/udp", &opts);
+    assert_eq!(last(&t), ("host/b iface lan0".into(), Action::Drop, DispositionKind::Dropped), "{}", explain(&t));
+    assert!(t.hops.last().unwrap().evidence[0].excerpt.contains("route 10.1.0.0/24 mtu 1400"), "{}", explain(&t));
+    // No MTUs in the bundle: the size is unknown and nothing is checked (stated).
+    for h in net.hosts.iter_mut() {
+        for i in h.interfaces.iter_mut() {
+            i.mtu = None;
+        }
+        for r in h.routes.routes.iter_mut() {
+            r.mtu = None;
+        }
+    }
+    let t = run(&net, "host:a", "10.1.0.50:53/udp");
+    assert_eq!(t.disposition.kind, DispositionKind::Delivered, "{}", explain(&t));
+    assert_eq!(t.packet.size, None);
+    assert!(t.hops.iter().all(|h| h.mtu.is_none()));
+    assert!(t.assumptions.iter().any(|a| a.contains("packet size unknown")), "{:?}", t.assumptions);
+}
+
+#[test]
+fn host_destination_is_its_default_route_source_address() {
+    let net = three_hosts();
+    // c's default route leaves through eth0 (10.1.0.50).
+    let t = run(&net, "host:a", "host:c:22");
+    assert_eq!(t.packet.dst.to_string(), "10.1.0.50");
+    assert_eq!(t.packet.dst_port, Some(22));
+    assert_eq!(last(&t), ("host/c".into(), Action::Deliver, DispositionKind::Delivered), "{}", explain(&t));
+    assert!(t.assumptions.iter().any(|a| a.contains("host:c is traced to 10.1.0.50")), "{:?}", t.assumptions);
+    // b has no default route: its first address.
+    let t = run(&net, "host:a", "host:b");
+    assert_eq!(t.packet.dst.to_string(), "10.0.0.2");
+    let err = netsleuth_trace::path::trace(
+        &net,
+        &"host:a".parse().unwrap(),
+        &"host:nope".parse().unwrap(),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no host nope in the bundle (hosts: a, b, c)"), "{err}");
+}

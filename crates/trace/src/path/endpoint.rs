@@ -69,9 +69,29 @@ pub enum ServicePortRef {
 /// Where the packet goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    Ip { addr: IpAddr, port: Option<u16>, protocol: Protocol },
-    Service { namespace: String, name: String, port: Option<ServicePortRef>, protocol: Option<Protocol> },
-    Pod { namespace: String, name: String, port: Option<u16>, protocol: Protocol },
+    Ip {
+        addr: IpAddr,
+        port: Option<u16>,
+        protocol: Protocol,
+    },
+    Service {
+        namespace: String,
+        name: String,
+        port: Option<ServicePortRef>,
+        protocol: Option<Protocol>,
+    },
+    Pod {
+        namespace: String,
+        name: String,
+        port: Option<u16>,
+        protocol: Protocol,
+    },
+    /// `host:NAME[:PORT[/PROTO]]`: a host folder of the bundle, at its primary address.
+    Host {
+        name: String,
+        port: Option<u16>,
+        protocol: Protocol,
+    },
 }
 
 fn syntax(what: &'static str, input: &str, why: impl Into<String>) -> TraceError {
@@ -176,6 +196,20 @@ impl FromStr for Destination {
             };
             return Ok(Destination::Pod { namespace, name, port, protocol });
         }
+        if let Some(rest) = s.strip_prefix("host:") {
+            let (name, pp) = match rest.split_once(':') {
+                Some((n, p)) => (n, Some(p)),
+                None => (rest, None),
+            };
+            if name.is_empty() || name.contains('/') {
+                return Err(syntax(what, s, "expected host:NAME[:PORT[/PROTO]]"));
+            }
+            let (port, protocol) = match pp {
+                Some(pp) => port_proto(what, s, pp).map(|(p, proto)| (Some(p), proto))?,
+                None => (None, Protocol::Icmp),
+            };
+            return Ok(Destination::Host { name: name.to_string(), port, protocol });
+        }
         if let Ok(addr) = s.parse::<IpAddr>() {
             return Ok(Destination::Ip { addr, port: None, protocol: Protocol::Icmp });
         }
@@ -257,7 +291,25 @@ mod tests {
                 protocol: Protocol::Tcp
             }
         );
-        for bad in ["10.0.0.1:0", "10.0.0.1:70000", "10.0.0.1:80/gre", "svc:a", "1.2.3:80", "[fd00::1]80"] {
+        assert_eq!(
+            "host:node-1:22".parse::<Destination>().unwrap(),
+            Destination::Host { name: "node-1".into(), port: Some(22), protocol: Protocol::Tcp }
+        );
+        assert_eq!(
+            "host:gw".parse::<Destination>().unwrap(),
+            Destination::Host { name: "gw".into(), port: None, protocol: Protocol::Icmp }
+        );
+        for bad in [
+            "10.0.0.1:0",
+            "10.0.0.1:70000",
+            "10.0.0.1:80/gre",
+            "svc:a",
+            "1.2.3:80",
+            "[fd00::1]80",
+            "host:",
+            "host:a/b",
+            "host:a:x",
+        ] {
             assert!(bad.parse::<Destination>().is_err(), "{bad} must not parse");
         }
     }

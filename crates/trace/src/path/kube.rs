@@ -23,7 +23,7 @@ pub(super) fn resolve_destination(w: &mut Walk<'_, '_>, to: &Destination) -> Res
             w.pkt.proto = *protocol;
             if let Some(p) = port {
                 // A ClusterIP, or a NodePort on a node address, goes through kube-proxy.
-                if let Some(svc) = t.services_by_ip.get(addr).and_then(|v| v.first().copied()) {
+                if let Some(svc) = t.services_by_ip.get(addr).copied() {
                     return service(w, svc, Some(&ServicePortRef::Number(*p)), Some(*protocol));
                 }
                 if is_node_address(w, *addr) {
@@ -91,6 +91,47 @@ pub(super) fn resolve_destination(w: &mut Walk<'_, '_>, to: &Destination) -> Res
             w.pkt.dport = *port;
             w.pkt.proto = *protocol;
             w.dst_pod = Some(pod);
+            Ok(None)
+        }
+        Destination::Host { name, port, protocol } => {
+            let h = t.net.hosts.iter().find(|h| &h.name == name).ok_or_else(|| TraceError::UnknownHost {
+                name: name.clone(),
+                known: list_some(t.net.hosts.iter().map(|h| h.name.as_str()), 20),
+            })?;
+            let v4 = w.pkt.src.is_unspecified() || w.pkt.src.is_ipv4();
+            let usable = |a: &IpAddr| !super::skip_address(a) && a.is_ipv4() == v4;
+            // Its primary address: on the interface of its default route (what it sends
+            // from), else its first address of the family.
+            let primary = h
+                .routes
+                .routes
+                .iter()
+                .filter(|r| r.dst.prefix_len() == 0 && r.dst.addr().is_ipv4() == v4)
+                .filter_map(|r| {
+                    r.prefsrc.filter(usable).or_else(|| {
+                        r.dev
+                            .as_deref()
+                            .and_then(|d| h.interface(d))
+                            .and_then(|i| i.addresses.iter().map(|n| n.addr()).find(usable))
+                    })
+                })
+                .next();
+            let (addr, how) = match primary {
+                Some(a) => (a, "its default route's source address"),
+                None => (
+                    h.interfaces
+                        .iter()
+                        .flat_map(|i| i.addresses.iter().map(|n| n.addr()))
+                        .find(usable)
+                        .ok_or_else(|| TraceError::NoAddress { what: format!("host {name}") })?,
+                    "its first address",
+                ),
+            };
+            w.assume(format!("host:{name} is traced to {addr} ({how}; give an address to choose another)"));
+            w.pkt.dst = addr;
+            w.pkt.dport = *port;
+            w.pkt.proto = *protocol;
+            w.dst_pod = h.pod.as_deref().and_then(|p| p.split_once('/')).and_then(|p| t.pods_by_name.get(&p).copied());
             Ok(None)
         }
     }

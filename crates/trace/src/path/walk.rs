@@ -76,6 +76,16 @@ pub(super) struct Walk<'t, 'a> {
     /// 0 for the traced packet, 1 for a tunnel's outer packet (underlays are not nested
     /// further).
     pub(super) depth: u8,
+    /// IP packet size now (fragments and PMTUD lower it on the way); None: not checked.
+    pub(super) size: Option<u32>,
+    /// The size was asked for (`--size`): a DF packet that does not fit is not lowered by PMTUD.
+    pub(super) size_explicit: bool,
+    pub(super) df: bool,
+    /// The egress MTU checked at the current host, for the hop that hands the packet on.
+    pub(super) egress: Option<super::IfaceMtu>,
+    /// kube-proxy rewrote a received NodePort packet: the node sends it on as its own, but
+    /// it is still a forwarded packet (too big: fragmentation-needed, not EMSGSIZE).
+    pub(super) forwarded: bool,
 }
 
 impl<'t, 'a> Walk<'t, 'a> {
@@ -87,7 +97,7 @@ impl<'t, 'a> Walk<'t, 'a> {
         reason: impl Into<String>,
         evidence: Vec<Evidence>,
     ) {
-        self.hops.push(Hop { layer, component: component.into(), action, reason: reason.into(), evidence });
+        self.hops.push(Hop { layer, component: component.into(), action, reason: reason.into(), evidence, mtu: None });
     }
 
     pub(super) fn assume(&mut self, s: impl Into<String>) {
@@ -110,7 +120,7 @@ impl<'t, 'a> Walk<'t, 'a> {
         Disposition { kind, at, reason: reason.into() }
     }
 
-    fn host(&self, i: usize) -> &'a Host {
+    pub(super) fn host(&self, i: usize) -> &'a Host {
         &self.t.net.hosts[i]
     }
 
@@ -129,7 +139,94 @@ impl<'t, 'a> Walk<'t, 'a> {
     }
 }
 
+/// The packet size a walk starts with.
+#[derive(Debug, Clone, Default)]
+struct SizePlan {
+    /// None: the source's egress MTU (when the bundle has it).
+    bytes: Option<u32>,
+    explicit: bool,
+    /// Walk without MTU checks (the first pass of a TCP trace, which finds the hosts whose
+    /// MSS clamps cap the segment size).
+    probe: bool,
+    /// Why the size is what it is (an assumption).
+    note: Option<String>,
+}
+
 pub(super) fn run(t: &Tracer<'_>, from: &Endpoint, to: &Destination, opts: &TraceOptions) -> Result<Trace, TraceError> {
+    if let Some(bytes) = opts.size {
+        return run_once(t, from, to, opts, SizePlan { bytes: Some(bytes), explicit: true, ..SizePlan::default() });
+    }
+    let probe = run_once(t, from, to, opts, SizePlan { probe: true, ..SizePlan::default() })?;
+    if probe.packet.protocol != Protocol::Tcp.as_str() {
+        // Not TCP: the largest datagram is the source's egress MTU; walk again with checks.
+        return run_once(t, from, to, opts, SizePlan::default());
+    }
+    let Some(size) = probe.packet.size else {
+        // Size unknown: walked again only to state that (MTUs are not checked).
+        return run_once(t, from, to, opts, SizePlan::default());
+    };
+    let (bytes, note) = match tcp_cap(t, &probe) {
+        Some((cap, why)) if cap < size => (Some(cap), Some(why)),
+        _ => (None, None),
+    };
+    run_once(t, from, to, opts, SizePlan { bytes, note, ..SizePlan::default() })
+}
+
+/// TCP never sends segments bigger than the MSS both ends and the path settle on: the
+/// destination advertises its own MTU minus headers, and an MSS clamp on a host the packet
+/// crosses lowers it for both directions (its matches are not evaluated: assumption).
+fn tcp_cap(t: &Tracer<'_>, probe: &Trace) -> Option<(u32, String)> {
+    let (src, dst) = (probe.packet.src, probe.packet.dst);
+    let v6 = !dst.is_ipv4();
+    let mut names: Vec<&str> = Vec::new();
+    for h in &probe.hops {
+        if let Some(n) = h.component.strip_prefix("host/").and_then(|c| c.split(' ').next()) {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    let host = |n: &str| t.net.hosts.iter().find(|h| h.name == n);
+    let route_mtu = |h: &Host, from: IpAddr, to: IpAddr| match route_lookup(h, Some(from), to, None) {
+        Lookup::Route(r, _) => r.dev.as_deref().and_then(|d| super::mtu::egress_mtu(h, d, Some(r))).map(|(m, _)| m),
+        _ => None,
+    };
+    let mut best: Option<(u32, String)> = None;
+    let mut consider = |cap: u32, why: String| {
+        if best.as_ref().is_none_or(|(b, _)| cap < *b) {
+            best = Some((cap, why));
+        }
+    };
+    for n in &names {
+        let Some(h) = host(n) else { continue };
+        if let Some((cap, ev)) = super::mtu::mss_clamp(h, v6, route_mtu(h, src, dst)) {
+            consider(
+                cap,
+                format!(
+                    "TCP: {n} clamps the MSS ({}: {}), so segments are at most {cap} bytes; the rule's matches are taken to select this connection",
+                    ev.location, ev.excerpt
+                ),
+            );
+        }
+    }
+    if probe.disposition.kind == DispositionKind::Delivered {
+        let last = probe.hops.last().and_then(|h| h.component.strip_prefix("host/")).and_then(|c| c.split(' ').next());
+        if let Some(h) = last.and_then(host) {
+            if let Some(m) = route_mtu(h, dst, src) {
+                consider(m, format!("TCP: {} advertises an MSS that fits its MTU {m} towards {src}, so segments are at most {m} bytes", h.name));
+            }
+        }
+    }
+    best
+}
+
+fn run_once(
+    t: &Tracer<'_>,
+    from: &Endpoint,
+    to: &Destination,
+    opts: &TraceOptions,
+    plan: SizePlan,
+) -> Result<Trace, TraceError> {
     let mut w = Walk {
         t,
         pkt: Pkt {
@@ -149,6 +246,11 @@ pub(super) fn run(t: &Tracer<'_>, from: &Endpoint, to: &Destination, opts: &Trac
         ingress_done: false,
         node_port: None,
         depth: 0,
+        size: None,
+        size_explicit: plan.explicit,
+        df: !opts.no_df,
+        egress: None,
+        forwarded: false,
     };
     let source = resolve_source(&mut w, from)?;
     // The destination (Service resolution adds hops; a Service without endpoints ends here).
@@ -159,18 +261,60 @@ pub(super) fn run(t: &Tracer<'_>, from: &Endpoint, to: &Destination, opts: &Trac
         }
     }
     fix_source_address(&mut w, &source);
+    let size = if plan.explicit { plan.bytes } else { plan.bytes.or(default_size(&mut w, &source, !plan.probe)) };
+    if !plan.probe {
+        w.size = size;
+        if let Some(n) = plan.note {
+            w.assume(n);
+        }
+    }
     // The packet as it starts (a NodePort rewrite on the way does not change the question).
     let packet = PacketInfo {
         src: w.pkt.src,
         dst: w.pkt.dst,
         protocol: w.pkt.proto.as_str().to_string(),
         dst_port: w.pkt.dport,
+        size,
+        df: w.df,
     };
     let disposition = match early_end {
         Some(d) => d,
         None => walk_all(&mut w, source, opts),
     };
     Ok(Trace { packet, hops: w.hops, disposition, assumptions: w.assumptions, missing: w.missing })
+}
+
+/// The largest packet the source sends: the MTU of the interface its route to the
+/// destination leaves through (stated when `say`). None when the bundle does not have it.
+fn default_size(w: &mut Walk<'_, '_>, source: &Source, say: bool) -> Option<u32> {
+    let Source::Host(i, arrival) = source else { return None };
+    let h = w.host(*i);
+    let found = match arrival {
+        Arrival::Originated => match route_lookup(h, Some(w.pkt.src), w.pkt.dst, Some("lo")) {
+            Lookup::Route(r, _) => {
+                r.dev.as_deref().and_then(|d| super::mtu::egress_mtu(h, d, Some(r)).map(|(m, _)| (m, d.to_string())))
+            }
+            _ => None,
+        },
+        Arrival::From(_) => None,
+    };
+    match found {
+        Some((m, dev)) => {
+            if say {
+                w.assume(format!(
+                    "packet size {m} bytes: the MTU of {dev} on {}, the largest packet the source sends (--size traces another)",
+                    h.name
+                ));
+            }
+            Some(m)
+        }
+        None => {
+            if say {
+                w.assume("the source's interface MTU is not in the bundle: packet size unknown, MTUs are not checked (--size sets one)");
+            }
+            None
+        }
+    }
 }
 
 /// Where the walk starts.
@@ -517,6 +661,7 @@ fn is_local(h: &Host, dst: IpAddr) -> bool {
 }
 
 fn host_step(w: &mut Walk<'_, '_>, at: usize, arrival: &Arrival) -> Step {
+    w.egress = None;
     let h = w.host(at);
     let name = h.name.clone();
     let iif: Option<String> = match arrival {
@@ -549,7 +694,7 @@ fn host_step(w: &mut Walk<'_, '_>, at: usize, arrival: &Arrival) -> Step {
         }
     }
     // IPsec policies select by traffic selectors before the route decides the interface.
-    if let Some(step) = ipsec(w, at, iif.as_deref()) {
+    if let Some(step) = ipsec(w, at, arrived) {
         return step;
     }
     let lookup = route_lookup(h, Some(w.pkt.src), w.pkt.dst, if arrived { iif.as_deref() } else { Some("lo") });
@@ -652,6 +797,9 @@ fn host_step(w: &mut Walk<'_, '_>, at: usize, arrival: &Arrival) -> Step {
     if let Some(d) = firewall(w, at, Hook::Postrouting, iif.as_deref(), Some(&dev)) {
         return Step::End(d);
     }
+    if let Some(d) = super::mtu::check_egress(w, at, &dev, Some(route), arrived || w.forwarded) {
+        return Step::End(d);
+    }
     let wg = h.wireguard.iter().find(|x| x.name == dev);
     if matches!(kind, Some(InterfaceKind::WireGuard)) || wg.is_some() {
         return wireguard(w, at, &dev);
@@ -673,6 +821,7 @@ fn underlay(
     sport: Option<u16>,
     dport: Option<u16>,
     what: &str,
+    overhead: Option<u32>,
 ) -> Option<Disposition> {
     let name = w.host(at).name.clone();
     let fname = w.host(far).name.clone();
@@ -693,11 +842,19 @@ fn underlay(
         ingress_done: false,
         node_port: None,
         depth: w.depth + 1,
+        // The outer packet: the inner one plus the encapsulation. Tunnels do not set DF on
+        // it (VXLAN and WireGuard by default), so a too-big outer packet is fragmented.
+        size: w.size.zip(overhead).map(|(s, o)| s + o),
+        size_explicit: true,
+        df: false,
+        egress: None,
+        forwarded: false,
     };
     if !dst.is_ipv4() {
         sub.pkt.src = IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED);
     }
     fix_source_address(&mut sub, &Source::Host(at, Arrival::Originated));
+    let outer_size = sub.size;
     let d = walk_hosts(&mut sub, at, Arrival::Originated, 16);
     for a in std::mem::take(&mut sub.assumptions) {
         w.assume(a);
@@ -706,7 +863,8 @@ fn underlay(
         w.need(m);
     }
     let port = |p: Option<u16>| p.map(|p| format!(":{p}")).unwrap_or_default();
-    let outer = format!("{} {}{} → {dst}{}", proto.as_str(), sub.pkt.src, port(sport), port(dport));
+    let bytes = outer_size.map(|s| format!(", {s} bytes")).unwrap_or_default();
+    let outer = format!("{} {}{} → {dst}{}{bytes}", proto.as_str(), sub.pkt.src, port(sport), port(dport));
     let reached =
         d.kind == DispositionKind::Delivered && sub.hops.last().is_some_and(|h| h.component == format!("host/{fname}"));
     let hosts: Vec<String> = {
@@ -766,6 +924,7 @@ fn node_port_dnat<'a>(w: &mut Walk<'_, 'a>, at: usize, np: NodePort<'a>) -> Step
     w.assume(format!(
         "kube-proxy on {name} masquerades NodePort traffic (externalTrafficPolicy Cluster): the node forwards it as its own"
     ));
+    w.forwarded = true;
     w.pkt.dst = np.endpoint;
     w.pkt.dport = np.port;
     w.dst_pod = np.pod;
@@ -803,9 +962,10 @@ fn handoff(w: &mut Walk<'_, '_>, at: usize, dev: &str, kind: Option<&InterfaceKi
                 (Some(_), Some(vtep)) => {
                     let nname = nh.name.clone();
                     let port = port.unwrap_or(4789);
-                    if let Some(d) =
-                        underlay(w, at, next, vtep, Protocol::Udp, None, Some(port), &format!("VXLAN {dev} → {nname}"))
-                    {
+                    let kind = InterfaceKind::Vxlan { vni: None, port: None, local: None, dev: None };
+                    let oh = w.size.map(|s| super::mtu::overhead(&kind, s, !vtep.is_ipv4()));
+                    let what = format!("VXLAN {dev} → {nname}");
+                    if let Some(d) = underlay(w, at, next, vtep, Protocol::Udp, None, Some(port), &what, oh) {
                         return Step::End(d);
                     }
                 }
@@ -826,7 +986,13 @@ fn handoff(w: &mut Walk<'_, '_>, at: usize, dev: &str, kind: Option<&InterfaceKi
             (Some(_), Some(_), Some(a), Some(b)) if a == b => t.node_hosts.get(a.as_str()).copied(),
             _ => None,
         };
+        let rx = super::mtu::receiving_iface(here, dev, nh, in_iface);
         w.hop(layer, format!("host/{name} iface {dev}"), Action::Forward, format!("to {nname} ({next_hop})"), ev);
+        match rx.map(|rx| super::mtu::check_ingress(w, &nname, rx, &format!("{dev} on {name}"))) {
+            Some(Err(d)) => return Step::End(d),
+            Some(Ok(ingress)) => w.tag_mtu(ingress),
+            None => w.tag_mtu(None),
+        }
         if let Some(node) = bridged_on {
             if let Some(d) = firewall_of(w, node, Hook::Forward, None, None, true) {
                 return Step::End(d);
@@ -848,6 +1014,7 @@ fn handoff(w: &mut Walk<'_, '_>, at: usize, dev: &str, kind: Option<&InterfaceKi
                 format!("to pod {key} ({next_hop})"),
                 Vec::new(),
             );
+            w.tag_mtu(None);
             return Step::End(deliver_pod_without_host(w));
         }
     }
@@ -867,6 +1034,7 @@ fn handoff(w: &mut Walk<'_, '_>, at: usize, dev: &str, kind: Option<&InterfaceKi
             format!("to {nname} (next hop {next_hop}, answered by the node)"),
             Vec::new(),
         );
+        w.tag_mtu(None);
         return Step::Next(node, Arrival::From(None));
     }
     if let Some(step) = cloud::leg(w, sender_address(w, at, dev), Some(at)) {
@@ -895,6 +1063,7 @@ fn handoff(w: &mut Walk<'_, '_>, at: usize, dev: &str, kind: Option<&InterfaceKi
             format!("to {next_hop} (not in the bundle), towards {nname}"),
             Vec::new(),
         );
+        w.tag_mtu(None);
         return Step::Next(next, Arrival::From(None));
     }
     if let Some(pod) = w.dst_pod {
@@ -925,6 +1094,7 @@ fn handoff(w: &mut Walk<'_, '_>, at: usize, dev: &str, kind: Option<&InterfaceKi
         format!("next hop {next_hop} is not described by the bundle"),
         Vec::new(),
     );
+    w.tag_mtu(None);
     Step::End(w.end(DispositionKind::ExitsNetwork, format!("leaves the bundle at {name} {dev} towards {next_hop}")))
 }
 
@@ -1290,6 +1460,7 @@ fn wireguard(w: &mut Walk<'_, '_>, at: usize, dev: &str) -> Step {
             format!("{dst} is in AllowedIPs {prefix}: encrypted to endpoint {ep}, whose host is not in the bundle"),
             vec![peer_ev],
         );
+        w.tag_mtu(None);
         return Step::End(w.end(
             DispositionKind::ExitsNetwork,
             format!("into the WireGuard tunnel to {ep} (far end not in the bundle)"),
@@ -1302,9 +1473,11 @@ fn wireguard(w: &mut Walk<'_, '_>, at: usize, dev: &str) -> Step {
         format!("{dst} is in AllowedIPs {prefix}: encrypted to endpoint {ep}"),
         vec![peer_ev],
     );
+    w.tag_mtu(None);
     if let Some(sa) = endpoint_addr(ep) {
         let what = format!("WireGuard {dev} → {ep}");
-        if let Some(d) = underlay(w, at, far, sa.ip(), Protocol::Udp, iface.listen_port, Some(sa.port()), &what) {
+        let oh = w.size.map(|s| super::mtu::overhead(&InterfaceKind::WireGuard, s, !sa.ip().is_ipv4()));
+        if let Some(d) = underlay(w, at, far, sa.ip(), Protocol::Udp, iface.listen_port, Some(sa.port()), &what, oh) {
             return Step::End(d);
         }
     }
@@ -1516,7 +1689,7 @@ fn ts_mismatch(w: &mut Walk<'_, '_>, at: usize) -> Option<Step> {
 
 /// IPsec: an installed or configured CHILD_SA whose selectors cover src → dst takes the
 /// packet; the far end (when in the bundle) must agree on proposals, selectors and PSK.
-fn ipsec(w: &mut Walk<'_, '_>, at: usize, _iif: Option<&str>) -> Option<Step> {
+fn ipsec(w: &mut Walk<'_, '_>, at: usize, arrived: bool) -> Option<Step> {
     let h = w.host(at);
     if h.ipsec.connections.is_empty() && h.ipsec.sas.is_empty() {
         return None;
@@ -1685,7 +1858,12 @@ fn ipsec(w: &mut Walk<'_, '_>, at: usize, _iif: Option<&str>) -> Option<Step> {
         let encap = installed.is_some_and(|(_, c)| c.udp_encap) || conn.is_some_and(|c| c.encap == Some(true));
         let (proto, sport, dport) =
             if encap { (Protocol::Udp, Some(4500), Some(4500)) } else { (Protocol::Esp, None, None) };
-        if let Some(d) = underlay(w, at, far, r, proto, sport, dport, &format!("IPsec {conn_name} → {fname}")) {
+        if let Some(d) = super::mtu::check_esp(w, at, r, encap, arrived) {
+            return Some(Step::End(d));
+        }
+        let esp = w.size.map(|_| super::mtu::esp_overhead(!r.is_ipv4(), encap));
+        let what = format!("IPsec {conn_name} → {fname}");
+        if let Some(d) = underlay(w, at, far, r, proto, sport, dport, &what, esp) {
             return Some(Step::End(d));
         }
     }
@@ -1693,7 +1871,7 @@ fn ipsec(w: &mut Walk<'_, '_>, at: usize, _iif: Option<&str>) -> Option<Step> {
     if installed.is_none() {
         if let Some(r) = remote {
             let what = format!("IKE {conn_name} → {fname}");
-            if let Some(d) = underlay(w, at, far, r, Protocol::Udp, Some(500), Some(500), &what) {
+            if let Some(d) = underlay(w, at, far, r, Protocol::Udp, Some(500), Some(500), &what, None) {
                 return Some(Step::End(d));
             }
         }
