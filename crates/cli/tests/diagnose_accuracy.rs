@@ -1,5 +1,7 @@
 //! Accuracy benchmark of `netsleuth diagnose` on the lab: for every scenario and every fault
-//! it lists, inject the fault, diagnose from the scenario's source host, check the top cause.
+//! it lists, inject the fault, diagnose from the scenario's source host, check the top cause;
+//! then "follow the hop": diagnose again on the fault's host (when it is not the source) and
+//! check that the cause named there is the mechanism (`FaultSpec::diagnose_on_host`).
 //!
 //! Needs root (skipped otherwise; fails under NETSLEUTH_LAB_REQUIRED=1). Writes `results.md`
 //! and `results.json` to $NETSLEUTH_ACCURACY_OUT (default `target/diagnose-accuracy`).
@@ -22,6 +24,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone)]
 struct Case {
     scenario: String,
+    /// The lab host diagnose ran in.
+    vantage: String,
     /// None: a healthy run.
     fault: Option<String>,
     target: String,
@@ -37,6 +41,11 @@ struct Case {
     error: Option<String>,
     /// The full JSON report (written to `reports/` for misses to be studied).
     report: Option<Value>,
+    /// The second run, on the fault's host (faulted cases whose fault host is not the source).
+    on_host: Option<Box<Case>>,
+    /// Not counted: the fault host does not reach the target even in the healthy lab, so the
+    /// same command says nothing about the fault there (shown, not judged).
+    not_counted: Option<String>,
 }
 
 fn say(msg: &str) {
@@ -98,11 +107,17 @@ fn target_name(lab: &Lab, ip: IpAddr) -> Option<String> {
     })
 }
 
-/// Runs `netsleuth diagnose` in the source host; returns the JSON report and wall time.
+/// Runs `netsleuth diagnose` in lab host `host`; returns the JSON report and wall time.
 /// `target` is `ADDR:PORT` or `NAME:PORT`, optionally prefixed with a protocol (`udp ADDR:PORT`).
-fn diagnose(lab: &Lab, source: &str, target: &str) -> (Result<Value, String>, f64) {
+/// The resolv.conf is the host's lab one, else the path source's (`source`): on a router the
+/// question is whether the name the source looks up resolves. On a host running the lab's
+/// charon, its vici socket, swanctl.conf and log are passed (they are not in the default
+/// places: charon runs in its own mount namespace).
+fn diagnose(lab: &Lab, host: &str, source: &str, target: &str) -> (Result<Value, String>, f64) {
     let exe = netsleuth();
-    let resolv = dnsmasq::resolv_path(&lab.state().work_dir, source);
+    let work = &lab.state().work_dir;
+    let own = dnsmasq::resolv_path(work, host);
+    let resolv = if own.is_file() { own } else { dnsmasq::resolv_path(work, source) };
     let (proto, to) = target.split_once(' ').map_or((None, target), |(p, t)| (Some(p), t));
     let mut args: Vec<String> =
         vec![exe, "diagnose".into(), "--to".into(), to.into(), "--format".into(), "json".into()];
@@ -114,9 +129,18 @@ fn diagnose(lab: &Lab, source: &str, target: &str) -> (Result<Value, String>, f6
         args.push("--resolv-conf".into());
         args.push(resolv.display().to_string());
     }
+    let ipsec = work.join("ipsec").join(host);
+    if ipsec.join("swanctl.conf").is_file() {
+        args.push("--swanctl-uri".into());
+        args.push(format!("unix://{}", ipsec.join("run/charon.vici").display()));
+        args.push("--swanctl-conf".into());
+        args.push(ipsec.join("swanctl.conf").display().to_string());
+        args.push("--charon-log".into());
+        args.push(ipsec.join("charon.log").display().to_string());
+    }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let t = Instant::now();
-    let out = lab.exec(source, &argv, Duration::from_secs(90));
+    let out = lab.exec(host, &argv, Duration::from_secs(90));
     let wall = t.elapsed().as_secs_f64();
     let out = match out {
         Ok(o) => o,
@@ -147,11 +171,7 @@ const SEGMENT_PREFIX: &str = "@segment:";
 
 /// For every lab host H: H's addresses plus those of the hosts that forward to the target
 /// through H (read from each host's own `ip route get`, a local lookup that sends nothing).
-fn upstream_hosts(
-    lab: &Lab,
-    target: IpAddr,
-    hosts: &BTreeMap<String, Vec<String>>,
-) -> BTreeMap<String, Vec<String>> {
+fn upstream_hosts(lab: &Lab, target: IpAddr, hosts: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
     let target = target.to_string();
     let mut via: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for h in &lab.state().hosts {
@@ -213,11 +233,9 @@ fn matches(
     }
     let needles: Vec<String> = match params.get(param) {
         _ if param == "tunnel" => hosts.get(TUNNEL_HOSTS).cloned().unwrap_or_default(),
-        _ if param == "segment" => params
-            .get("host")
-            .and_then(|h| hosts.get(&format!("{SEGMENT_PREFIX}{h}")))
-            .cloned()
-            .unwrap_or_default(),
+        _ if param == "segment" => {
+            params.get("host").and_then(|h| hosts.get(&format!("{SEGMENT_PREFIX}{h}"))).cloned().unwrap_or_default()
+        }
         Some(v) if param == "host" => hosts.get(v).cloned().unwrap_or_default(),
         Some(v) => vec![v.clone()],
         None => Vec::new(),
@@ -286,24 +304,37 @@ fn wait_healthy(lab: &Lab, source: &str, target: SocketAddr) -> bool {
     false
 }
 
+fn error_case(name: &str, e: String) -> Case {
+    Case {
+        scenario: name.into(),
+        vantage: String::new(),
+        fault: None,
+        target: String::new(),
+        accepted: vec![],
+        causes: vec![],
+        verdict: String::new(),
+        top1: false,
+        top3: false,
+        wall_s: 0.0,
+        error: Some(e),
+        report: None,
+        on_host: None,
+        not_counted: None,
+    }
+}
+
+/// The fault's host, when it is not the path's source (a second vantage point).
+fn fault_host(lab: &Lab, spec: &FaultSpec, source: &str) -> Option<String> {
+    let host = lab.scenario().fault_defaults(spec.name).remove("host")?;
+    (host != source).then_some(host)
+}
+
 fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut Vec<Case>) {
     let started = Instant::now();
     let mut lab = match up(name, Vec::new()) {
         Ok(l) => l,
         Err(e) => {
-            cases.push(Case {
-                scenario: name.into(),
-                fault: None,
-                target: String::new(),
-                accepted: vec![],
-                causes: vec![],
-                verdict: String::new(),
-                top1: false,
-                top3: false,
-                wall_s: 0.0,
-                error: Some(e),
-                report: None,
-            });
+            cases.push(error_case(name, e));
             return;
         }
     };
@@ -329,11 +360,17 @@ fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut 
     let upstream = upstream_hosts(&lab, path.target.ip(), &hosts);
     hosts.extend(upstream);
 
-    let new_case = |fault: Option<&FaultSpec>, target: &str| Case {
+    let new_case = |fault: Option<&FaultSpec>, vantage: &str, target: &str| Case {
         scenario: name.into(),
+        vantage: vantage.into(),
         fault: fault.map(|f| f.name.to_string()),
         target: target.into(),
-        accepted: fault.map(|f| f.diagnose_causes.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+        accepted: fault
+            .map(|f| {
+                let list = if vantage == source { f.diagnose_causes } else { f.diagnose_on_host };
+                list.iter().map(|s| s.to_string()).collect()
+            })
+            .unwrap_or_default(),
         causes: vec![],
         verdict: String::new(),
         top1: false,
@@ -341,18 +378,28 @@ fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut 
         wall_s: 0.0,
         error: None,
         report: None,
+        on_host: None,
+        not_counted: None,
     };
     let record = |c: &Case| {
-        say(&format!(
-            "{name}: {} -> {}: top1 {} top3 {} [{}] {:.1} s{}",
-            c.fault.as_deref().unwrap_or("healthy"),
-            c.target,
-            c.top1,
-            c.top3,
-            c.causes.join(", "),
-            c.wall_s,
-            c.error.as_ref().map(|e| format!(" ERROR {e}")).unwrap_or_default()
-        ))
+        let line = |c: &Case| {
+            format!(
+                "{} on {} -> {}: top1 {} top3 {} [{}] {:.1} s{}{}",
+                c.fault.as_deref().unwrap_or("healthy"),
+                c.vantage,
+                c.target,
+                c.top1,
+                c.top3,
+                c.causes.join(", "),
+                c.wall_s,
+                c.error.as_ref().map(|e| format!(" ERROR {e}")).unwrap_or_default(),
+                c.not_counted.as_ref().map(|e| format!(" (not counted: {e})")).unwrap_or_default()
+            )
+        };
+        say(&format!("{name}: {}", line(c)));
+        if let Some(o) = &c.on_host {
+            say(&format!("{name}:   follow the hop: {}", line(o)));
+        }
     };
 
     // Healthy: by address, by name where the scenario's DNS knows the target, and the path's
@@ -372,8 +419,8 @@ fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut 
         .chain(path.http.map(|h| format!("http {h}")))
         .collect();
     for t in healthy {
-        let mut c = new_case(None, &t);
-        let (r, wall) = diagnose(&lab, &source, &t);
+        let mut c = new_case(None, &source, &t);
+        let (r, wall) = diagnose(&lab, &source, &source, &t);
         c.wall_s = wall;
         judge(&mut c, r, &BTreeMap::new(), &hosts);
         record(&c);
@@ -394,17 +441,63 @@ fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut 
             _ => ip_target.clone(),
         }
     };
+
+    // The second vantage points: the fault hosts other than the source. A host that does not
+    // reach the target in the healthy lab (an underlay router without a route to the inner
+    // addresses, a pod the policy isolates) cannot test the path with the same command: its
+    // runs are shown but not counted. The others get healthy runs first (no false alarms on
+    // a router either).
+    let mut off_path: BTreeMap<String, String> = BTreeMap::new();
+    let on_hosts: BTreeSet<String> = applicable.iter().filter_map(|f| fault_host(&lab, f, &source)).collect();
+    for h in &on_hosts {
+        if !lab.tcp_echo(h, path.target, 64, Duration::from_secs(3)).is_ok_and(|r| r.ok) {
+            let why = format!("{h} does not reach {} in the healthy lab", path.target);
+            say(&format!("{name}: {why}: its on-host runs are not counted"));
+            off_path.insert(h.clone(), why);
+            continue;
+        }
+        let targets: BTreeSet<String> = applicable
+            .iter()
+            .filter(|f| fault_host(&lab, f, &source).as_deref() == Some(h.as_str()))
+            .map(|f| target_for(f))
+            .chain(std::iter::once(ip_target.clone()))
+            .collect();
+        for t in targets {
+            let mut c = new_case(None, h, &t);
+            let (r, wall) = diagnose(&lab, h, &source, &t);
+            c.wall_s = wall;
+            judge(&mut c, r, &BTreeMap::new(), &hosts);
+            record(&c);
+            cases.push(c);
+        }
+    }
+    // Diagnoses the case from the source, then on the fault host.
+    let run_case = |lab: &Lab, spec: &FaultSpec, target: &str, params: &BTreeMap<String, String>| -> Case {
+        let mut c = new_case(Some(spec), &source, target);
+        let (r, wall) = diagnose(lab, &source, &source, target);
+        c.wall_s = wall;
+        judge(&mut c, r, params, &hosts);
+        if let Some(h) = fault_host(lab, spec, &source) {
+            let mut o = new_case(Some(spec), &h, target);
+            let (r, wall) = diagnose(lab, &h, &source, target);
+            o.wall_s = wall;
+            judge(&mut o, r, params, &hosts);
+            o.not_counted = off_path.get(&h).cloned();
+            c.on_host = Some(Box::new(o));
+        }
+        c
+    };
+
     for spec in applicable.iter().filter(|f| f.static_visibility != StaticVisibility::FromUp) {
         let target = target_for(spec);
-        let mut c = new_case(Some(spec), &target);
-        match lab.inject(&FaultRequest::named(spec.name)) {
-            Ok(params) => {
-                let (r, wall) = diagnose(&lab, &source, &target);
-                c.wall_s = wall;
-                judge(&mut c, r, &params, &hosts);
+        let c = match lab.inject(&FaultRequest::named(spec.name)) {
+            Ok(params) => run_case(&lab, spec, &target, &params),
+            Err(e) => {
+                let mut c = new_case(Some(spec), &source, &target);
+                c.error = Some(format!("inject: {e}"));
+                c
             }
-            Err(e) => c.error = Some(format!("inject: {e}")),
-        }
+        };
         record(&c);
         cases.push(c);
         if let Err(e) = lab.clear(Some(spec.name)) {
@@ -420,19 +513,21 @@ fn run_scenario(name: &str, only_faults: Option<&BTreeSet<String>>, cases: &mut 
     // Faults that need the tunnel to come up with them in place: a fresh lab each.
     for spec in applicable.iter().filter(|f| f.static_visibility == StaticVisibility::FromUp) {
         let target = target_for(spec);
-        let mut c = new_case(Some(spec), &target);
-        match up(name, vec![FaultRequest::named(spec.name)]) {
+        let c = match up(name, vec![FaultRequest::named(spec.name)]) {
             Ok(lab) => {
                 let params = lab.faults().first().map(|f| f.params.clone()).unwrap_or_default();
-                let (r, wall) = diagnose(&lab, &source, &target);
-                c.wall_s = wall;
-                judge(&mut c, r, &params, &hosts);
+                let c = run_case(&lab, spec, &target, &params);
                 if let Err(e) = lab.down() {
                     say(&format!("{name}: lab down: {e}"));
                 }
+                c
             }
-            Err(e) => c.error = Some(e),
-        }
+            Err(e) => {
+                let mut c = new_case(Some(spec), &source, &target);
+                c.error = Some(e);
+                c
+            }
+        };
         record(&c);
         cases.push(c);
     }
@@ -454,7 +549,13 @@ fn summarize(cases: &[Case], total_s: f64) -> (Value, String) {
     let top1 = faulted.iter().filter(|c| c.top1).count();
     let top3 = faulted.iter().filter(|c| c.top3).count();
     let false_alarms = healthy.iter().filter(|c| !c.top1).count();
-    let mut walls: Vec<f64> = cases.iter().filter(|c| c.error.is_none()).map(|c| c.wall_s).collect();
+    // Follow the hop: the on-host runs that count (the fault host reaches the target when healthy).
+    let on_host: Vec<&Case> =
+        faulted.iter().filter_map(|c| c.on_host.as_deref()).filter(|o| o.not_counted.is_none()).collect();
+    let on_top1 = on_host.iter().filter(|c| c.top1).count();
+    let on_top3 = on_host.iter().filter(|c| c.top3).count();
+    let all_runs: Vec<&Case> = cases.iter().chain(faulted.iter().filter_map(|c| c.on_host.as_deref())).collect();
+    let mut walls: Vec<f64> = all_runs.iter().filter(|c| c.error.is_none()).map(|c| c.wall_s).collect();
     walls.sort_by(f64::total_cmp);
     let pct = |n: usize, d: usize| if d == 0 { 0.0 } else { (n as f64) * 100.0 / (d as f64) };
     let summary = json!({
@@ -463,9 +564,14 @@ fn summarize(cases: &[Case], total_s: f64) -> (Value, String) {
         "top3": top3,
         "top1_pct": pct(top1, faulted.len()),
         "top3_pct": pct(top3, faulted.len()),
+        "on_host_runs": on_host.len(),
+        "on_host_top1": on_top1,
+        "on_host_top3": on_top3,
+        "on_host_top1_pct": pct(on_top1, on_host.len()),
+        "on_host_not_counted": faulted.iter().filter_map(|c| c.on_host.as_deref()).filter(|o| o.not_counted.is_some()).count(),
         "healthy_runs": healthy.len(),
         "false_alarms": false_alarms,
-        "errors": cases.iter().filter(|c| c.error.is_some()).count(),
+        "errors": all_runs.iter().filter(|c| c.error.is_some()).count(),
         "median_s": percentile(&walls, 0.5),
         "p95_s": percentile(&walls, 0.95),
         "max_s": walls.last().copied().unwrap_or(0.0),
@@ -473,37 +579,65 @@ fn summarize(cases: &[Case], total_s: f64) -> (Value, String) {
     });
     let mut md = String::new();
     md.push_str(&format!(
-        "top-1 {top1}/{} ({:.1} %), top-3 {top3}/{} ({:.1} %), false alarms {false_alarms}/{} healthy runs, \
+        "top-1 {top1}/{} ({:.1} %), top-3 {top3}/{} ({:.1} %); named on the fault host: top-1 {on_top1}/{} \
+         ({:.1} %), top-3 {on_top3}/{}; false alarms {false_alarms}/{} healthy runs ({} on fault hosts); \
          wall time per diagnosis median {:.1} s, p95 {:.1} s, max {:.1} s; benchmark total {:.0} s\n\n",
         faulted.len(),
         pct(top1, faulted.len()),
         faulted.len(),
         pct(top3, faulted.len()),
+        on_host.len(),
+        pct(on_top1, on_host.len()),
+        on_host.len(),
         healthy.len(),
+        healthy
+            .iter()
+            .filter(|c| cases.iter().any(|f| f.scenario == c.scenario && f.fault.is_some() && f.vantage != c.vantage))
+            .count(),
         percentile(&walls, 0.5),
         percentile(&walls, 0.95),
         walls.last().copied().unwrap_or(0.0),
         total_s
     ));
-    md.push_str("| scenario | fault | target | top-1 | top-3 | causes (ranked) | accepted | time s |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    md.push_str(
+        "| scenario | fault | host | target | top-1 | top-3 | causes (ranked) | accepted | time s \
+         | on-host top-1 | on-host causes (ranked) | on-host accepted | on-host s |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mark = |b: bool| if b { "yes" } else { "**no**" };
+    let causes_of = |c: &Case| match &c.error {
+        Some(e) => format!("ERROR: {}", e.replace('|', "/")),
+        None if c.causes.is_empty() => "(none)".into(),
+        None => c.causes.join(", "),
+    };
     for c in cases {
-        let mark = |b: bool| if b { "yes" } else { "**no**" };
-        let causes = match &c.error {
-            Some(e) => format!("ERROR: {}", e.replace('|', "/")),
-            None if c.causes.is_empty() => "(none)".into(),
-            None => c.causes.join(", "),
+        let (oh_mark, oh_causes, oh_acc, oh_s) = match c.on_host.as_deref() {
+            Some(o) => (
+                match &o.not_counted {
+                    Some(_) => "n/a".to_string(),
+                    None => mark(o.top1).to_string(),
+                },
+                format!("{} on {}", causes_of(o), o.vantage),
+                o.accepted.join(", "),
+                format!("{:.1}", o.wall_s),
+            ),
+            None => ("".into(), "".into(), "".into(), "".into()),
         };
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
             c.scenario,
             c.fault.as_deref().unwrap_or("(healthy)"),
+            c.vantage,
             c.target,
             mark(c.top1),
             mark(c.top3),
-            causes,
+            causes_of(c),
             if c.fault.is_none() { "(no cause)".into() } else { c.accepted.join(", ") },
-            c.wall_s
+            c.wall_s,
+            oh_mark,
+            oh_causes,
+            oh_acc,
+            oh_s
         ));
     }
     (summary, md)
@@ -533,14 +667,21 @@ fn diagnose_accuracy_benchmark() {
     let (summary, md) = summarize(&cases, total);
     let dir = out_dir();
     let _ = std::fs::create_dir_all(&dir);
+    let row = |c: &Case| {
+        json!({
+            "scenario": c.scenario, "vantage": c.vantage, "fault": c.fault, "target": c.target,
+            "accepted": c.accepted, "causes": c.causes, "verdict": c.verdict, "top1": c.top1, "top3": c.top3,
+            "wall_s": c.wall_s, "error": c.error, "not_counted": c.not_counted,
+        })
+    };
     let rows: Vec<Value> = cases
         .iter()
         .map(|c| {
-            json!({
-                "scenario": c.scenario, "fault": c.fault, "target": c.target, "accepted": c.accepted,
-                "causes": c.causes, "verdict": c.verdict, "top1": c.top1, "top3": c.top3,
-                "wall_s": c.wall_s, "error": c.error,
-            })
+            let mut r = row(c);
+            if let Some(o) = c.on_host.as_deref() {
+                r["on_host"] = row(o);
+            }
+            r
         })
         .collect();
     let doc = json!({ "summary": summary, "cases": rows });
@@ -548,12 +689,13 @@ fn diagnose_accuracy_benchmark() {
     let _ = std::fs::write(dir.join("results.md"), &md);
     let reports = dir.join("reports");
     let _ = std::fs::create_dir_all(&reports);
-    for c in &cases {
+    for c in cases.iter().chain(cases.iter().filter_map(|c| c.on_host.as_deref())) {
         if let Some(r) = &c.report {
             let file = format!(
-                "{}--{}--{}.json",
+                "{}--{}--{}--{}.json",
                 c.scenario,
                 c.fault.as_deref().unwrap_or("healthy"),
+                c.vantage,
                 c.target.replace([':', ' '], "_")
             );
             let _ = std::fs::write(reports.join(file), serde_json::to_string_pretty(r).unwrap_or_default());

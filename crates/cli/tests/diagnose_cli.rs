@@ -240,6 +240,9 @@ fn k8s_wireguard_site_layers() {
     assert_eq!(rule, "DIAG-HOP-001", "{v}");
     assert!(text.contains("10.244.3.0"), "names the gateway node's address: {text}");
     assert!(r.took < Duration::from_secs(10), "failing run took {:?}", r.took);
+    // Follow the hop: the fix names the next step, the same diagnosis on that router.
+    let fix = v["causes"][0]["fix"].as_str().unwrap_or_default();
+    assert!(fix.contains(&format!("run `netsleuth diagnose --to {app}` on 10.244.3.0")), "{fix}");
 
     // Tunnel, seen from the WireGuard host itself: the peer's key is wrong.
     lab.clear();

@@ -33,6 +33,7 @@ pub(super) const DNS_DOWN: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::None,
     diagnosis: "cluster DNS server (CoreDNS) not answering: lookups time out while IP connectivity is fine",
     diagnose_causes: &["DIAG-DNS-001"],
+    diagnose_on_host: &["DIAG-DNS-001"],
 };
 
 pub(super) const DNS_SLOW: FaultSpec = FaultSpec {
@@ -47,6 +48,7 @@ pub(super) const DNS_SLOW: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::None,
     diagnosis: "cluster DNS answering slowly (latency added on the resolver path)",
     diagnose_causes: &["DIAG-DNS-006"],
+    diagnose_on_host: &["DIAG-DNS-006"],
 };
 
 pub(super) const DNS_STALE: FaultSpec = FaultSpec {
@@ -60,6 +62,7 @@ pub(super) const DNS_STALE: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::None,
     diagnosis: "stale DNS record: the name resolves to an old address of the service",
     diagnose_causes: &["DIAG-DNS-005", "DIAG-GW-001@ip", "DIAG-HOP-001@ip", "DIAG-TCP-003@ip"],
+    diagnose_on_host: &["DIAG-DNS-005", "DIAG-GW-001@ip", "DIAG-HOP-001@ip", "DIAG-TCP-003@ip"],
 };
 
 pub(super) const NDOTS_AMPLIFICATION: FaultSpec = FaultSpec {
@@ -78,6 +81,7 @@ pub(super) const NDOTS_AMPLIFICATION: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "ndots/search-list amplification: external names are tried with every search domain first",
     diagnose_causes: &["DIAG-DNS-007", "DNS-001"],
+    diagnose_on_host: &["DIAG-DNS-007", "DNS-001"],
 };
 
 pub(super) const DNS_EGRESS_DROP: FaultSpec = FaultSpec {
@@ -92,6 +96,7 @@ pub(super) const DNS_EGRESS_DROP: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::None,
     diagnosis: "network policy (node firewall) drops the pods' DNS egress (UDP/TCP 53)",
     diagnose_causes: &["DIAG-DNS-011"],
+    diagnose_on_host: &["DIAG-DNS-011", "DIAG-FWD-003", "NODE-003"],
 };
 
 /// Whether this module implements the fault.

@@ -29,6 +29,7 @@ pub(crate) const IKE_UDP_BLOCK: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::None,
     diagnosis: "UDP 500/4500 blocked on the underlay between the IPsec peers: IKE_SA stuck in CONNECTING",
     diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel"],
+    diagnose_on_host: &["DIAG-TUN-004"],
 };
 
 pub(crate) const IKE_PROPOSAL_MISMATCH: FaultSpec = FaultSpec {
@@ -42,6 +43,7 @@ pub(crate) const IKE_PROPOSAL_MISMATCH: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "IKE proposal mismatch between the IPsec peers (NO_PROPOSAL_CHOSEN)",
     diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel", "TUN-010", "TUN-011"],
+    diagnose_on_host: &["DIAG-TUN-004", "TUN-010", "TUN-011"],
 };
 
 pub(crate) const IPSEC_PSK_MISMATCH: FaultSpec = FaultSpec {
@@ -55,6 +57,7 @@ pub(crate) const IPSEC_PSK_MISMATCH: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "IPsec pre-shared key mismatch between the peers (AUTHENTICATION_FAILED)",
     diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel", "TUN-014"],
+    diagnose_on_host: &["DIAG-TUN-004", "TUN-014"],
 };
 
 pub(crate) const IPSEC_TS_NOT_MIRRORED: FaultSpec = FaultSpec {
@@ -70,6 +73,7 @@ pub(crate) const IPSEC_TS_NOT_MIRRORED: FaultSpec = FaultSpec {
     static_visibility: StaticVisibility::Immediate,
     diagnosis: "IPsec traffic selectors not mirrored between the peers (remote_ts does not cover the remote site)",
     diagnose_causes: &["DIAG-TUN-004", "DIAG-HOP-001@tunnel", "DIAG-HOP-002"],
+    diagnose_on_host: &["DIAG-TUN-004", "TUN-012"],
 };
 
 fn get<'a>(fault: &str, params: &'a BTreeMap<String, String>, k: &str) -> Result<&'a str> {

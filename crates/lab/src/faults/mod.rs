@@ -87,6 +87,11 @@ pub struct FaultSpec {
     /// `~ID`: the fault is a latent risk that breaks nothing on its own (no MSS clamping while
     /// PMTUD works): a correct diagnosis reports no cause and mentions ID as context.
     pub diagnose_causes: &'static [&'static str],
+    /// Cause ids that name this fault's mechanism when `netsleuth diagnose` runs to the same
+    /// target *on the fault's host* (the router the source host's run points at: "follow the
+    /// hop"). Same notation as `diagnose_causes`; `~ID`: the path from that host itself works,
+    /// so a correct diagnosis reports no cause there and names ID as context.
+    pub diagnose_on_host: &'static [&'static str],
 }
 
 impl FaultSpec {
@@ -117,6 +122,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "pod interface MTU larger than the overlay (VXLAN) MTU / its veth peer",
         diagnose_causes: &["DIAG-MTU-001", "OVL-001"],
+        diagnose_on_host: &["DIAG-MTU-001", "OVL-001"],
     },
     FaultSpec {
         name: "pmtud-blackhole",
@@ -130,6 +136,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::None,
         diagnosis: "ICMP fragmentation-needed filtered on the gateway: PMTUD black hole",
         diagnose_causes: &["DIAG-MTU-001"],
+        diagnose_on_host: &["DIAG-MTU-001"],
     },
     FaultSpec {
         name: "no-mss-clamp",
@@ -143,6 +150,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::None,
         diagnosis: "no TCP MSS clamping on the gateway for the tunnel",
         diagnose_causes: &["~DIAG-MTU-003"],
+        diagnose_on_host: &["~DIAG-MTU-003"],
     },
     FaultSpec {
         name: "udp-block",
@@ -155,6 +163,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::FromUp,
         diagnosis: "UDP 51820 blocked on the underlay between the WireGuard peers: handshake never completes",
         diagnose_causes: &["DIAG-TUN-001", "DIAG-TUN-003", "DIAG-HOP-001@tunnel"],
+        diagnose_on_host: &["TUN-005", "DIAG-TUN-001", "DIAG-TUN-003"],
     },
     FaultSpec {
         name: "wg-allowedips-wrong",
@@ -173,6 +182,7 @@ static CATALOG: &[FaultSpec] = &[
         diagnosis:
             "WireGuard AllowedIPs of the remote peer do not cover the remote range (route and AllowedIPs disagree)",
         diagnose_causes: &["DIAG-TUN-002", "DIAG-HOP-001@host", "DIAG-HOP-002@host"],
+        diagnose_on_host: &["TUN-007", "DIAG-TUN-002"],
     },
     FaultSpec {
         name: "wg-allowedips-overlap",
@@ -187,6 +197,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "WireGuard AllowedIPs overlap between two peers",
         diagnose_causes: &["DIAG-TUN-001", "DIAG-TUN-002", "DIAG-HOP-001@host", "DIAG-HOP-002@host"],
+        diagnose_on_host: &["TUN-001", "DIAG-TUN-001", "DIAG-TUN-002"],
     },
     FaultSpec {
         name: "wg-key-mismatch",
@@ -200,6 +211,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "WireGuard peer public key does not match the remote's key: handshake never completes",
         diagnose_causes: &["DIAG-TUN-001", "DIAG-TUN-003", "DIAG-HOP-001@host"],
+        diagnose_on_host: &["TUN-005", "DIAG-TUN-001", "DIAG-TUN-003"],
     },
     FaultSpec {
         name: "ip-forward-off",
@@ -212,6 +224,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "IP forwarding disabled on the gateway",
         diagnose_causes: &["DIAG-HOP-002@host", "DIAG-HOP-001@segment", "DIAG-GW-002@host", "NODE-001"],
+        diagnose_on_host: &["NODE-001"],
     },
     FaultSpec {
         name: "rp-filter-strict",
@@ -231,6 +244,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "strict reverse-path filter on the tunnel interface with an asymmetric return route",
         diagnose_causes: &["DIAG-HOP-001@tunnel", "NODE-002"],
+        diagnose_on_host: &["NODE-002", "TUN-003"],
     },
     FaultSpec {
         name: "conntrack-full",
@@ -250,6 +264,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::None,
         diagnosis: "connection-tracking table full on the gateway: new connections dropped",
         diagnose_causes: &["DIAG-HOP-001@host", "DIAG-GW-002@host", "NODE-004", "NODE-005"],
+        diagnose_on_host: &["NODE-004", "NODE-005", "DIAG-FWD-002"],
     },
     FaultSpec {
         name: "route-missing",
@@ -262,6 +277,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "route to the remote site missing on the gateway (traffic bypasses the tunnel)",
         diagnose_causes: &["DIAG-HOP-002", "DIAG-HOP-001@host", "TUN-003"],
+        diagnose_on_host: &["TUN-003", "DIAG-HOP-002"],
     },
     FaultSpec {
         name: "nft-egress-drop",
@@ -275,6 +291,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::Immediate,
         diagnosis: "node firewall (forward policy drop) drops the pods' egress",
         diagnose_causes: &["DIAG-HOP-001@host", "DIAG-GW-002@host", "NODE-003"],
+        diagnose_on_host: &["NODE-003", "DIAG-FWD-001"],
     },
     FaultSpec {
         name: "underlay-loss",
@@ -292,6 +309,7 @@ static CATALOG: &[FaultSpec] = &[
         static_visibility: StaticVisibility::None,
         diagnosis: "packet loss on the underlay path between the WireGuard peers",
         diagnose_causes: &["DIAG-LOSS-001", "DIAG-LOSS-002"],
+        diagnose_on_host: &["DIAG-LOSS-001", "DIAG-LOSS-002"],
     },
     ipsec::IKE_UDP_BLOCK,
     ipsec::IKE_PROPOSAL_MISMATCH,
@@ -481,7 +499,8 @@ mod tests {
                 assert!(netsleuth_rule_shape(r), "{}: {r}", f.name);
             }
             assert!(!f.diagnose_causes.is_empty(), "{}: the causes that diagnose it", f.name);
-            for c in f.diagnose_causes {
+            assert!(!f.diagnose_on_host.is_empty(), "{}: the causes that diagnose it on its host", f.name);
+            for c in f.diagnose_causes.iter().chain(f.diagnose_on_host) {
                 let c = c.strip_prefix('~').unwrap_or(c);
                 let (id, param) = c.split_once('@').map_or((c, None), |(i, p)| (i, Some(p)));
                 let shape = netsleuth_rule_shape(id) || id.strip_prefix("DIAG-").is_some_and(netsleuth_rule_shape);

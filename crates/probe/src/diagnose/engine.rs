@@ -230,6 +230,21 @@ impl Run<'_> {
         }
     }
 
+    /// The next step when the trail leads to a router: the same diagnosis run there, where its
+    /// own state (forwarding, firewall, conntrack, tunnels) can be seen.
+    fn follow_hop(&self, router: &str) -> String {
+        let to = match self.req.port.or(self.req.proto.default_port()) {
+            Some(p) if self.req.target.contains(':') => format!("[{}]:{p}", self.req.target),
+            Some(p) => format!("{}:{p}", self.req.target),
+            None => self.req.target.clone(),
+        };
+        let proto = match (self.req.proto, self.req.port) {
+            (Proto::Tcp, Some(_)) | (Proto::Icmp, None) => String::new(),
+            (p, _) => format!(" --proto {}", p.as_str()),
+        };
+        format!("; next: run `netsleuth diagnose --to {to}{proto}` on {router} (that router's own forwarding, firewall, conntrack and tunnel state names the mechanism)")
+    }
+
     fn left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
@@ -412,7 +427,11 @@ pub fn run(req: &DiagnoseRequest, progress: &dyn Fn(&str)) -> Result<DiagnoseRep
     // 9. Sampling / intermittency.
     sampling_layer(&mut run, address, port, &attempts, target_ping.as_ref(), &route);
 
-    let local_state = local_layer(&mut run, local, Some(address), route.dev.clone(), !transport_ok);
+    // This host is a router for the target's traffic when the target is not itself: state
+    // that breaks forwarding here breaks the target's clients even while this host's own
+    // connection works.
+    let onward = route.route_type != "local" && forwards(local.as_ref().and_then(|l| l.host.as_ref()));
+    let local_state = local_layer(&mut run, local, Some(address), route.dev.clone(), !transport_ok, onward);
     Ok(finish(run, Some(address), port, Some(route.text.clone()), local_state))
 }
 
@@ -973,6 +992,93 @@ fn tunnel_layer(
                     }
                 }
             }
+            IpsecCoverage::NotUsed
+                if route.route_type != "local" && tunnel::fronting_tunnel_down(h, address).is_some() =>
+            {
+                // This host is the IPsec gateway in front of the target, and the tunnel that
+                // brings the far site's traffic to it is down: this host reaches the target,
+                // the far site does not.
+                let mut seen = tunnel::fronting_tunnel_down(h, address).unwrap_or_default();
+                let log = run.req.charon_log.as_deref().map(tunnel::charon_errors).unwrap_or_default();
+                let why = log.iter().rev().find_map(|l| tunnel::ike_failure(l));
+                seen.extend(log.iter().map(|l| format!("charon: {l}")));
+                run.row(
+                    "tunnel",
+                    Layer::Tunnel,
+                    LayerStatus::Fail,
+                    match why {
+                        Some((what, _)) => format!("the IPsec tunnel to {address}'s far site is down: {what}"),
+                        None => format!("the IPsec tunnel to {address}'s far site is down (no installed CHILD_SA)"),
+                    },
+                    seen.clone(),
+                    t,
+                );
+                let title = match why {
+                    Some((what, _)) => format!("the IPsec tunnel that carries traffic to {address} is down: {what}"),
+                    None => format!("the IPsec tunnel that carries traffic to {address} is down"),
+                };
+                run.diag(55, "DIAG-TUN-004", "tunnel", title,
+                    format!("IPsec here is configured to carry traffic to {address} from the far site (a CHILD_SA whose local selectors contain it), but no such CHILD_SA is installed: this host reaches {address} itself, the far site's clients cannot."),
+                    &seen, if why.is_some() { Confidence::Confirmed } else { Confidence::Likely });
+                if let Some((_, fix)) = why {
+                    run.fix(fix.to_string());
+                }
+            }
+            IpsecCoverage::NotUsed
+                if !transport_ok
+                    && !h.ipsec.connections.is_empty()
+                    && is_private(address)
+                    && h.routes
+                        .lookup_in(netsleuth_model::host::RouteTable::MAIN, address)
+                        .is_some_and(|r| r.dst.prefix_len() == 0) =>
+            {
+                // An IPsec gateway sending a private destination out by its default route,
+                // unencrypted: the selectors do not cover it (not mirrored, too narrow), and
+                // the internet has no route to a private address.
+                let mut seen: Vec<String> = h
+                    .ipsec
+                    .connections
+                    .iter()
+                    .flat_map(|c| c.children.iter().map(move |ch| (c, ch)))
+                    .map(|(c, ch)| {
+                        format!(
+                            "configured {}/{}: {} === {}",
+                            c.name,
+                            ch.name,
+                            ch.local_ts.join(","),
+                            ch.remote_ts.join(",")
+                        )
+                    })
+                    .collect();
+                for sa in &h.ipsec.sas {
+                    for ch in &sa.children {
+                        seen.push(format!(
+                            "SA {}/{} {}: {} === {}",
+                            sa.name,
+                            ch.name,
+                            ch.state,
+                            ch.local_ts.join(","),
+                            ch.remote_ts.join(",")
+                        ));
+                    }
+                }
+                let log = run.req.charon_log.as_deref().map(tunnel::charon_errors).unwrap_or_default();
+                seen.extend(log.iter().map(|l| format!("charon: {l}")));
+                seen.push(format!("ip route get {address}: {}", route.text));
+                let dev = route.dev.as_deref().unwrap_or("?");
+                run.row(
+                    "tunnel",
+                    Layer::Tunnel,
+                    LayerStatus::Fail,
+                    format!("no IPsec selector covers {address}: it leaves unencrypted by the default route ({dev})"),
+                    seen.clone(),
+                    t,
+                );
+                run.diag(83, "DIAG-TUN-004", "tunnel", format!("no IPsec CHILD_SA covers traffic to {address}: it leaves unencrypted by the default route"),
+                    format!("This host runs IPsec, but no configured or installed CHILD_SA has {address} in its remote traffic selectors; the private address {address} therefore leaves by the default route via {dev}, unencrypted, where no router knows it."),
+                    &seen, Confidence::Likely);
+                run.fix(format!("add {address}'s prefix to remote_ts (and mirror it in the peer's local_ts), reload swanctl and re-initiate the CHILD_SA; both peers' selectors must mirror each other"));
+            }
             IpsecCoverage::NotUsed => {
                 let dev = route.dev.as_deref().unwrap_or("?");
                 let summary = if h.ipsec.connections.is_empty() && h.ipsec.sas.is_empty() {
@@ -1083,8 +1189,9 @@ fn path_layer(
                 );
                 run.diag(84, "DIAG-HOP-003", "path", format!("{from} (hop {ttl}) rejects traffic to {address}"),
                     format!("Hop {ttl}, {from}, answers probes to {address} with ICMP {}: a firewall there rejects the traffic.", kind.describe()), &ev, Confidence::Confirmed);
+                let next = run.follow_hop(&from.to_string());
                 run.fix(format!(
-                    "allow this traffic in the firewall of {from}: it rejects with ICMP {}",
+                    "allow this traffic in the firewall of {from}: it rejects with ICMP {}{next}",
                     kind.describe()
                 ));
             }
@@ -1101,7 +1208,8 @@ fn path_layer(
                 );
                 run.diag(82, "DIAG-HOP-002", "path", format!("{from} (hop {ttl}) has no route to {address} or does not forward"),
                     format!("Hop {ttl}, {from}, answers probes to {address} with ICMP {}: it has no route for the target, or forwarding is disabled there.", kind.describe()), &ev, Confidence::Confirmed);
-                run.fix(format!("on {from}: add a route to {address} (ip route) or enable forwarding (sysctl net.ipv4.ip_forward=1)"));
+                let next = run.follow_hop(&from.to_string());
+                run.fix(format!("on {from}: add a route to {address} (ip route) or enable forwarding (sysctl net.ipv4.ip_forward=1){next}"));
             }
             _ => {
                 run.row(
@@ -1155,7 +1263,8 @@ fn path_layer(
             run.diag(70, "DIAG-HOP-001", "path", format!("traffic to {address} is dropped silently after hop {} ({from})", h.ttl),
                 format!("TTL-limited probes are answered up to hop {} ({from}); nothing comes back from further on and no ICMP error: the packets are dropped at {from} (firewall, no forwarding, a tunnel that carries nothing) or on the link after it.", h.ttl),
                 &ev, Confidence::Likely);
-            run.fix(format!("inspect {from} and the next router after it: forwarding (net.ipv4.ip_forward), forward-chain firewall and conntrack limits, the route for {address}, and any tunnel it sends {address} into (handshake, underlay UDP)"));
+            let next = run.follow_hop(&from);
+            run.fix(format!("inspect {from} and the next router after it: forwarding (net.ipv4.ip_forward), forward-chain firewall and conntrack limits, the route for {address}, and any tunnel it sends {address} into (handshake, underlay UDP){next}"));
         }
         None => {
             run.row(
@@ -1175,7 +1284,8 @@ fn path_layer(
                     run.diag(72, "DIAG-GW-002", "path", format!("gateway {} drops everything sent through it", g.addr),
                         format!("The gateway {} is on the link, but probes through it die there: no time-exceeded at hop 1 and nothing further. It does not forward (forwarding off or a firewall forward chain dropping) — or it sends no ICMP errors at all (filtered or rate-limited), which hides where the packets go.", g.addr),
                         &e, Confidence::Likely);
-                    run.fix(format!("on {}: enable forwarding (net.ipv4.ip_forward=1) and check its forward-chain firewall and conntrack table", g.addr));
+                    let next = run.follow_hop(&g.addr.to_string());
+                    run.fix(format!("on {}: enable forwarding (net.ipv4.ip_forward=1) and check its forward-chain firewall and conntrack table{next}", g.addr));
                 }
                 _ => no_localisation(run, address, attempts),
             }
@@ -1462,17 +1572,154 @@ fn wait_local(
     failing: bool,
 ) -> Option<Vec<Finding>> {
     let local = wait_local_model(run, rx);
-    local_layer(run, local, target, egress, failing)
+    local_layer(run, local, target, egress, failing, false)
+}
+
+/// What a drop rule on a router's forward (or output) path drops.
+enum FwdDrop {
+    FragNeeded,
+    CtCount,
+    Port(u16),
+}
+
+struct FwdDropRule {
+    kind: FwdDrop,
+    evidence: Vec<String>,
+}
+
+/// Drop rules on this router's forward path that break the target's clients: ICMP
+/// fragmentation-needed filtered (forward or output: the router's own errors), a conntrack
+/// count limit that has dropped, the target's port (or 53 for a name target) dropped with a
+/// non-zero counter. One entry per kind.
+fn forward_rule_drops(h: &netsleuth_model::host::Host, port: Option<u16>, by_name: bool) -> Vec<FwdDropRule> {
+    use netsleuth_model::firewall::{Hook, Match};
+    let mut out: Vec<FwdDropRule> = Vec::new();
+    let mut push = |kind: FwdDrop, line: String| {
+        let same = |a: &FwdDrop| std::mem::discriminant(a) == std::mem::discriminant(&kind);
+        match out.iter_mut().find(|d| same(&d.kind)) {
+            Some(d) => d.evidence.push(line),
+            None => out.push(FwdDropRule { kind, evidence: vec![line] }),
+        }
+    };
+    for rs in [&h.nftables, &h.iptables].into_iter().flatten() {
+        for hook in [Hook::Forward, Hook::Output] {
+            for (t, c) in rs.base_chains(hook) {
+                for r in c.rules.iter().filter(|r| r.verdict.as_ref().is_some_and(|v| v.is_drop())) {
+                    let text = r.text.to_ascii_lowercase();
+                    let hits = r.counters.as_ref().map_or(0, |c| c.packets);
+                    let line =
+                        format!("table {} {} chain {}: {} (packets {hits})", t.family, t.name, c.name, r.text.trim());
+                    let icmp = r.matches.iter().any(|m| matches!(m, Match::IcmpType { negated: false, types } if types.iter().any(|t| t.contains("frag") || t.contains("too-big"))));
+                    if icmp
+                        || text.contains("frag-needed")
+                        || text.contains("fragmentation-needed")
+                        || text.contains("packet-too-big")
+                    {
+                        push(FwdDrop::FragNeeded, line);
+                        continue;
+                    }
+                    if hook != Hook::Forward || hits == 0 {
+                        continue;
+                    }
+                    if text.contains("ct count") {
+                        push(FwdDrop::CtCount, line);
+                        continue;
+                    }
+                    let dport = r.matches.iter().find_map(|m| match m {
+                        Match::DstPort { negated: false, ports } => ports.iter().find_map(|p| {
+                            if by_name && p.contains(53) {
+                                Some(53)
+                            } else {
+                                port.filter(|q| p.contains(*q))
+                            }
+                        }),
+                        _ => None,
+                    });
+                    if let Some(p) = dport {
+                        push(FwdDrop::Port(p), line);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a forward-chain rule could let a *new* packet to `target` through: an accept,
+/// jump or goto whose matches do not rule the packet out. Unknown matches count as "could"
+/// (a hardened router with policy drop and accept rules for its clients is healthy).
+fn may_accept_new(rule: &netsleuth_model::firewall::FirewallRule, target: Option<IpAddr>) -> bool {
+    use netsleuth_model::firewall::{Match, Verdict};
+    if !matches!(rule.verdict, Some(Verdict::Accept | Verdict::Jump(_) | Verdict::Goto(_))) {
+        return false;
+    }
+    rule.matches.iter().all(|m| match m {
+        Match::CtState { negated, states } => {
+            let has_new = states.iter().any(|s| s.eq_ignore_ascii_case("new"));
+            has_new != *negated
+        }
+        Match::DstAddr { negated, nets } => match target {
+            Some(a) => nets.iter().any(|n| n.contains(&a)) != *negated,
+            None => true,
+        },
+        _ => true,
+    })
+}
+
+/// Forward-hook chains with policy drop in which no rule can accept a new packet to the
+/// target, with their rules (evidence).
+fn forward_policy_drops(h: &netsleuth_model::host::Host, target: Option<IpAddr>) -> Vec<String> {
+    let mut out = Vec::new();
+    for rs in [&h.nftables, &h.iptables].into_iter().flatten() {
+        for (t, c) in rs.base_chains(netsleuth_model::firewall::Hook::Forward) {
+            if c.policy.as_ref().is_some_and(|p| p.is_drop()) && !c.rules.iter().any(|r| may_accept_new(r, target)) {
+                out.push(format!(
+                    "table {} {} chain {}: policy drop, {} rule(s)",
+                    t.family,
+                    t.name,
+                    c.name,
+                    c.rules.len()
+                ));
+                out.extend(c.rules.iter().take(6).map(|r| format!("  {}", r.text.trim())));
+            }
+        }
+    }
+    out
+}
+
+/// RFC 1918 / shared / unique-local addresses: not routed on the internet.
+fn is_private(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => v.is_private() || (v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64),
+        IpAddr::V6(v) => (v.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// Whether the host of the local model can be a router: forwarding-capable (two or more
+/// interfaces up besides loopback). A pod or a plain client has one.
+fn forwards(host: Option<&netsleuth_model::host::Host>) -> bool {
+    host.is_some_and(|h| h.interfaces.iter().filter(|i| i.up && i.name != "lo").count() >= 2)
+}
+
+/// Local findings that break traffic *forwarded* through this host (forwarding off, strict
+/// reverse-path filter, forward-chain drops, conntrack exhaustion, a tunnel's routes or
+/// handshake) rather than this host's own connections.
+fn breaks_forwarding(f: &Finding) -> bool {
+    matches!(f.layer, Layer::Node | Layer::Policy | Layer::Tunnel | Layer::Overlay)
+        && (local::breaks_traffic(f) || (f.rule == "NODE-002" && f.severity >= netsleuth_model::Severity::Medium))
 }
 
 /// The local-state row; local findings that explain a failing path become causes, the rest
-/// are returned as context.
+/// are returned as context. `onward`: this host routes the target's traffic (it is not the
+/// target) and can forward; when its own path works, findings that break forwarded traffic
+/// are still causes: the target's clients behind this router fail.
 fn local_layer(
     run: &mut Run<'_>,
     local: Option<LocalState>,
     target: Option<IpAddr>,
     egress: Option<String>,
     failing: bool,
+    onward: bool,
 ) -> Option<Vec<Finding>> {
     let t = Instant::now();
     let Some(local) = local else {
@@ -1489,9 +1736,28 @@ fn local_layer(
         );
         return None;
     };
+    // A router whose own path works: a forward chain dropping by default is what its clients
+    // meet (the rules catalog only judges it with Kubernetes context, which a live host lacks).
+    let fwd_drop = match local.host.as_ref() {
+        Some(h) if !failing && onward && !local.findings.iter().any(|f| f.rule == "NODE-003") => {
+            forward_policy_drops(h, target)
+        }
+        _ => Vec::new(),
+    };
+    let port = run.req.port.or(run.req.proto.default_port());
+    let by_name = run.req.target.parse::<IpAddr>().is_err();
+    let drops = match local.host.as_ref() {
+        Some(h) if !failing && onward => forward_rule_drops(h, port, by_name),
+        _ => Vec::new(),
+    };
     let mut other = Vec::new();
     let mut explaining = Vec::new();
+    let mut forwarded = Vec::new();
     for f in local.findings {
+        if !failing && onward && breaks_forwarding(&f) {
+            forwarded.push(f);
+            continue;
+        }
         // No address at all (the name did not resolve): the local DNS configuration's
         // findings are what can explain it.
         let dns_explains = target.is_none() && f.layer == Layer::Dns && f.severity >= netsleuth_model::Severity::Medium;
@@ -1507,7 +1773,7 @@ fn local_layer(
     }
     let status = if local.host.is_none() {
         LayerStatus::Unknown
-    } else if !explaining.is_empty() {
+    } else if !explaining.is_empty() || !forwarded.is_empty() || !fwd_drop.is_empty() || !drops.is_empty() {
         LayerStatus::Fail
     } else if other.iter().any(local::breaks_traffic) {
         LayerStatus::Warn
@@ -1516,6 +1782,14 @@ fn local_layer(
     };
     let summary = match status {
         LayerStatus::Unknown => format!("could not collect: {}", local.problems.join("; ")),
+        LayerStatus::Fail if explaining.is_empty() && forwarded.is_empty() => {
+            "this host's firewall drops traffic forwarded through it (see causes)".to_string()
+        }
+        LayerStatus::Fail if explaining.is_empty() => format!(
+            "{} local finding(s) break traffic forwarded through this host: {}",
+            forwarded.len(),
+            forwarded.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>().join(", ")
+        ),
         LayerStatus::Fail => format!(
             "{} local finding(s) explain the failure: {}",
             explaining.len(),
@@ -1526,6 +1800,7 @@ fn local_layer(
     };
     let mut ev: Vec<String> = explaining
         .iter()
+        .chain(forwarded.iter())
         .chain(other.iter())
         .map(|f| format!("{} {}: {}", f.rule, f.severity.as_str(), f.title))
         .collect();
@@ -1543,6 +1818,39 @@ fn local_layer(
             _ => 0,
         };
         run.cause(88 + bonus, f);
+    }
+    let to = target.map_or_else(|| "the target".to_string(), |a| a.to_string());
+    if !fwd_drop.is_empty() {
+        run.diag(54, "DIAG-FWD-001", "local-state", "this router's forward chain drops by default".into(),
+            format!("This host routes {to}'s traffic and a forward-hook chain here has policy drop: forwarded packets that no rule accepts (new connections of the clients behind this router) are dropped silently, while this host's own connection to {to} works."),
+            &fwd_drop, Confidence::Likely);
+    }
+    for d in drops {
+        let (id, title, detail) = match d.kind {
+            FwdDrop::FragNeeded => ("DIAG-MTU-001", "this router filters ICMP fragmentation-needed: a path MTU black hole for traffic through it".to_string(),
+                format!("A firewall rule here drops ICMP fragmentation-needed / packet-too-big. Packets forwarded towards {to} that exceed a smaller MTU on the way (this host's tunnel) are dropped without the error that tells the sender to shrink them: path MTU discovery cannot work for the clients behind this host (this host's own traffic learns the MTU locally).")),
+            FwdDrop::CtCount => ("DIAG-FWD-002", "this router limits tracked connections and drops new ones".to_string(),
+                format!("A forward rule here drops new connections above a conntrack count and has dropped packets: new connections of the clients behind this host to {to} are dropped silently while existing ones (and this host's own) pass.")),
+            FwdDrop::Port(p) => ("DIAG-FWD-003", if p == 53 { "this router's forward chain drops DNS (port 53)".to_string() } else { format!("this router's forward chain drops port {p}") },
+                format!("A forward rule here drops port {p} and has dropped packets: the clients behind this host cannot reach {} through it, while this host's own traffic passes.", if p == 53 { "their nameservers".to_string() } else { format!("{to}:{p}") })),
+        };
+        run.diag(56, id, "local-state", title, detail, &d.evidence, Confidence::Likely);
+        if id == "DIAG-MTU-001" {
+            // The path MTU probe's cause (its catalog, not this one): its layer and a fix.
+            if let Some(r) = run.causes.last_mut() {
+                r.finding.layer = Layer::Overlay;
+            }
+            run.fix("let ICMP fragmentation-needed (IPv4) and packet-too-big (ICMPv6) through this host's output and forward chains, and clamp the TCP MSS to the tunnel MTU".into());
+        }
+    }
+    for mut f in forwarded {
+        // Below every cause of a failing probe; ranked among themselves by severity.
+        let stop = if f.detail.trim_end().ends_with('.') { "" } else { "." };
+        f.detail = format!(
+            "{}{stop} This host's own connection to {to} works, but it routes {to}'s traffic: packets forwarded through it (the target's clients behind it) are affected.",
+            f.detail.trim_end()
+        );
+        run.cause(55, f);
     }
     Some(other)
 }
@@ -1737,5 +2045,156 @@ mod tests {
         let rep = run(&r, &|_| {}).expect("runs");
         assert_eq!(rep.causes.first().map(|c| c.rule.as_str()), Some("DIAG-TCP-001"), "{:?}", rep.causes);
         assert!(rep.verdict.contains("DIAG-TCP-001"));
+    }
+
+    fn router_with(
+        rules: Vec<(&str, Vec<netsleuth_model::firewall::Match>, u64)>,
+        policy_drop: bool,
+    ) -> netsleuth_model::host::Host {
+        use netsleuth_model::firewall::{
+            Chain, Counters, FirewallRule, FirewallSource, FirewallTable, Hook, Ruleset, Verdict,
+        };
+        use netsleuth_model::Location;
+        let rules = rules
+            .into_iter()
+            .map(|(text, matches, packets)| FirewallRule {
+                matches,
+                verdict: Some(Verdict::Drop),
+                counters: Some(Counters { packets, bytes: packets * 100 }),
+                comment: None,
+                text: text.into(),
+                origin: Location::Derived,
+            })
+            .collect();
+        let chain = Chain {
+            name: "forward".into(),
+            hook: Some(Hook::Forward),
+            chain_type: Some("filter".into()),
+            priority: Some(0),
+            policy: Some(if policy_drop { Verdict::Drop } else { Verdict::Accept }),
+            rules,
+            counters: None,
+            origin: Location::Derived,
+        };
+        netsleuth_model::host::Host {
+            nftables: Some(Ruleset {
+                source: FirewallSource::Nftables,
+                tables: vec![FirewallTable { family: "inet".into(), name: "f".into(), chains: vec![chain] }],
+                origin: Location::Derived,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn router_firewall_drops_are_named_by_kind() {
+        use netsleuth_model::firewall::{Match, PortRange};
+        let dport = |p: u16| vec![Match::DstPort { negated: false, ports: vec![PortRange::single(p)] }];
+        let h = router_with(
+            vec![
+                ("icmp type destination-unreachable icmp code frag-needed counter drop", vec![], 0),
+                ("ct state new ct count over 32 counter drop", vec![], 7),
+                ("udp dport 53 counter drop", dport(53), 4),
+                ("tcp dport 443 counter drop", dport(443), 9),
+                ("tcp dport 5000 counter drop", dport(5000), 0),
+            ],
+            false,
+        );
+        let kinds = |port, by_name| {
+            forward_rule_drops(&h, port, by_name)
+                .into_iter()
+                .map(|d| match d.kind {
+                    FwdDrop::FragNeeded => "mtu".to_string(),
+                    FwdDrop::CtCount => "ct".to_string(),
+                    FwdDrop::Port(p) => format!("port {p}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        // A rule that never dropped (port 5000, 0 packets) is not evidence; a filtered
+        // fragmentation-needed is, counters or not.
+        assert_eq!(kinds(Some(5000), false), ["mtu", "ct"]);
+        assert_eq!(kinds(Some(443), false), ["mtu", "ct", "port 443"]);
+        assert_eq!(kinds(Some(8080), true), ["mtu", "ct", "port 53"]);
+        assert!(forward_policy_drops(&h, None).is_empty(), "policy accept");
+        let closed = router_with(vec![], true);
+        assert_eq!(forward_policy_drops(&closed, None).len(), 1);
+        assert!(forward_rule_drops(&closed, Some(80), false).is_empty());
+    }
+
+    #[test]
+    fn private_addresses_and_router_shape() {
+        assert!(is_private("10.10.1.10".parse().expect("ip")));
+        assert!(is_private("100.64.0.1".parse().expect("ip")));
+        assert!(is_private("fd00::1".parse().expect("ip")));
+        assert!(!is_private("203.0.113.5".parse().expect("ip")));
+        assert!(!forwards(None));
+        assert!(!forwards(Some(&netsleuth_model::host::Host::default())));
+    }
+
+    #[test]
+    fn follow_the_hop_names_the_same_command() {
+        let req = DiagnoseRequest::new("10.20.1.10", Some(5000), Proto::Tcp);
+        let run = Run {
+            req: &req,
+            started: Instant::now(),
+            deadline: Instant::now(),
+            progress: &|_| {},
+            layers: Vec::new(),
+            causes: Vec::new(),
+            details: BTreeMap::new(),
+            subject: String::new(),
+            context: Vec::new(),
+            dns_sample: None,
+        };
+        let s = run.follow_hop("10.244.1.1");
+        assert!(s.contains("run `netsleuth diagnose --to 10.20.1.10:5000` on 10.244.1.1"), "{s}");
+        let req = DiagnoseRequest::new("api.example", Some(80), Proto::Http);
+        let run = Run { req: &req, ..run };
+        assert!(run.follow_hop("r").contains("--to api.example:80 --proto http` on r"));
+    }
+}
+
+#[cfg(test)]
+mod forward_policy_tests {
+    use netsleuth_model::firewall::{FirewallRule, Match, Verdict};
+    use netsleuth_model::Location;
+
+    use super::may_accept_new;
+
+    fn rule(matches: Vec<Match>, verdict: Verdict) -> FirewallRule {
+        FirewallRule {
+            matches,
+            verdict: Some(verdict),
+            counters: None,
+            comment: None,
+            text: String::new(),
+            origin: Location::Derived,
+        }
+    }
+
+    #[test]
+    fn only_rules_that_can_accept_a_new_packet_to_the_target_count() {
+        let target = Some("10.20.1.10".parse().unwrap());
+        let established = rule(
+            vec![Match::CtState { negated: false, states: vec!["established".into(), "related".into()] }],
+            Verdict::Accept,
+        );
+        assert!(!may_accept_new(&established, target), "replies only");
+        let to_pods = rule(
+            vec![Match::DstAddr { negated: false, nets: vec!["10.244.1.0/24".parse().unwrap()] }],
+            Verdict::Accept,
+        );
+        assert!(!may_accept_new(&to_pods, target), "another destination");
+        let to_site =
+            rule(vec![Match::DstAddr { negated: false, nets: vec!["10.20.0.0/16".parse().unwrap()] }], Verdict::Accept);
+        assert!(may_accept_new(&to_site, target));
+        let from_lan = rule(vec![Match::InInterface { negated: false, name: "lan0".into() }], Verdict::Accept);
+        assert!(may_accept_new(&from_lan, target), "a hardened router accepting its clients is healthy");
+        let jump = rule(vec![], Verdict::Jump("DOCKER-USER".into()));
+        assert!(may_accept_new(&jump, target), "a jump may accept further down");
+        let drop = rule(vec![], Verdict::Drop);
+        assert!(!may_accept_new(&drop, target));
+        let not_new = rule(vec![Match::CtState { negated: true, states: vec!["new".into()] }], Verdict::Accept);
+        assert!(!may_accept_new(&not_new, target));
     }
 }

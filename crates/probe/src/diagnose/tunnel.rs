@@ -171,6 +171,48 @@ pub(crate) fn ipsec_coverage(host: &Host, src: Option<IpAddr>, dst: IpAddr, via_
     }
 }
 
+/// IPsec configured to carry traffic *to* `dst` from the far site (a configured CHILD_SA whose
+/// local selectors contain `dst`: this host is the gateway in front of it) while no installed
+/// CHILD_SA does: the far site's clients cannot reach `dst`. Returns what is configured and
+/// installed (evidence); None when the tunnel is up or not configured for `dst`.
+pub(crate) fn fronting_tunnel_down(host: &Host, dst: IpAddr) -> Option<Vec<String>> {
+    let ip = &host.ipsec;
+    let covers = |ts: &[String]| ts.iter().any(|t| ts_contains(t, dst));
+    let configured: Vec<String> = ip
+        .connections
+        .iter()
+        .flat_map(|c| c.children.iter().map(move |ch| (c, ch)))
+        .filter(|(_, ch)| covers(&ch.local_ts))
+        .map(|(c, ch)| {
+            format!("configured {}/{}: {} === {}", c.name, ch.name, ch.local_ts.join(","), ch.remote_ts.join(","))
+        })
+        .collect();
+    if configured.is_empty() || !ip.sas_collected {
+        return None;
+    }
+    let mut seen = configured;
+    for sa in &ip.sas {
+        for ch in &sa.children {
+            let installed = ch.state.eq_ignore_ascii_case("INSTALLED") || ch.state.eq_ignore_ascii_case("REKEYING");
+            if installed && covers(&ch.local_ts) {
+                return None;
+            }
+            seen.push(format!(
+                "SA {}/{} {}: {} === {}",
+                sa.name,
+                ch.name,
+                ch.state,
+                ch.local_ts.join(","),
+                ch.remote_ts.join(",")
+            ));
+        }
+    }
+    if ip.sas.is_empty() {
+        seen.push("swanctl --list-sas: no IKE_SA".into());
+    }
+    Some(seen)
+}
+
 /// Largest tail of the charon log read.
 const LOG_TAIL: u64 = 256 * 1024;
 
