@@ -54,6 +54,17 @@ impl FxHasher {
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
+        // Fast paths for IPv4 and IPv6 octets, with the same value as the loop below.
+        if let Ok(b) = <[u8; 4]>::try_from(bytes) {
+            self.add(u64::from(u32::from_le_bytes(b)));
+            return;
+        }
+        if let Ok(b) = <[u8; 16]>::try_from(bytes) {
+            let [lo, hi] = [u128::from_le_bytes(b) as u64, (u128::from_le_bytes(b) >> 64) as u64];
+            self.add(lo);
+            self.add(hi);
+            return;
+        }
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             for (w, b) in word.iter_mut().zip(chunk) {
@@ -351,7 +362,10 @@ pub struct Analyzer {
     udp: FxMap<(Endpoint, Endpoint), (u64, u64, bool, bool)>,
     /// DNS queries by (client, server, id), all attempts.
     dns: FxMap<(Endpoint, Endpoint, u16), Vec<DnsQuery>>,
-    dns_rcodes: BTreeMap<(u8, String), Vec<Seen>>,
+    /// Responses by rcode and question name (nested so a name is looked up without allocating).
+    dns_rcodes: BTreeMap<u8, BTreeMap<String, Vec<Seen>>>,
+    /// Reused buffer for question names.
+    scratch: String,
     /// WireGuard initiations by (initiator, responder) with their sender indexes.
     wg_init: BTreeMap<(Endpoint, Endpoint), Vec<(u32, Seen)>>,
     wg_answered: HashSet<u32>,
@@ -390,6 +404,7 @@ impl Analyzer {
             udp: FxMap::default(),
             dns: FxMap::default(),
             dns_rcodes: BTreeMap::new(),
+            scratch: String::new(),
             wg_init: BTreeMap::new(),
             wg_answered: HashSet::new(),
             wg_cookies: BTreeMap::new(),
@@ -652,7 +667,6 @@ impl Analyzer {
         let (Some(id), Some(flags)) = (be16(d, 0), be16(d, 2)) else { return };
         let response = flags & 0x8000 != 0;
         let rcode = (flags & 0x000f) as u8;
-        let (name, qtype) = question(d).unwrap_or_else(|| ("?".to_string(), 0));
         let seen = Seen::of(p);
         if response {
             if tcp {
@@ -667,7 +681,20 @@ impl Analyzer {
                 }
             }
             if rcode == 2 || rcode == 3 || rcode == 5 {
-                self.dns_rcodes.entry((rcode, name)).or_default().push(seen);
+                // The name is only kept for these rcodes: no allocation for other answers.
+                let mut name = std::mem::take(&mut self.scratch);
+                if question_into(d, &mut name).is_none() {
+                    name.clear();
+                    name.push('?');
+                }
+                let names = self.dns_rcodes.entry(rcode).or_default();
+                match names.get_mut(name.as_str()) {
+                    Some(seen_before) => seen_before.push(seen),
+                    None => {
+                        names.insert(name.clone(), vec![seen]);
+                    }
+                }
+                self.scratch = name;
             }
         } else {
             if tcp {
@@ -676,6 +703,7 @@ impl Analyzer {
                 self.counts.dns_queries += 1;
             }
             if self.dns.len() < MAX_FLOWS || self.dns.contains_key(&(src, dst, id)) {
+                let (name, qtype) = question(d).unwrap_or_else(|| ("?".to_string(), 0));
                 let q = DnsQuery { seen, name, qtype, answered: false, rcode: None, tcp };
                 self.dns.entry((src, dst, id)).or_default().push(q);
             }
@@ -993,6 +1021,15 @@ impl Analyzer {
         let mut flows: Vec<_> = self.tcp.iter().map(|(k, f)| (f.ends(k), f)).collect();
         flows.sort_by_key(|(k, _)| *k);
         for ((a, b), flow) in flows {
+            // Most flows have nothing to report: skip them before formatting their names.
+            let reportable = flow.retrans.count > 0
+                || (flow.syn.is_some() && flow.syn_ack.is_none())
+                || flow.dup_acks.iter().any(|d| d.count >= DUP_ACK_REPORT)
+                || flow.zero_windows.iter().any(|z| z.count > 0)
+                || flow.dirs.iter().any(|d| d.big_retrans.count >= 2 && !d.big_acked && d.big_end.is_some());
+            if !reportable {
+                continue;
+            }
             let name = format!("{} -> {}", sock(a.0, a.1), sock(b.0, b.1));
             let ends = [sock(a.0, a.1), sock(b.0, b.1)];
             let data_packets = flow.dirs[0].packets + flow.dirs[1].packets;
@@ -1168,13 +1205,13 @@ impl Analyzer {
     fn dns_findings(&self, out: &mut Vec<Finding>) {
         // Unanswered queries per (client, server).
         let mut unanswered: BTreeMap<(Endpoint, Endpoint), Vec<&DnsQuery>> = BTreeMap::new();
-        let mut by_question: BTreeMap<(IpAddr, Endpoint, String, u16), Vec<&DnsQuery>> = BTreeMap::new();
+        let mut by_question: BTreeMap<(IpAddr, Endpoint, &str, u16), Vec<&DnsQuery>> = BTreeMap::new();
         for ((client, server, _), qs) in &self.dns {
             for q in qs {
                 if !q.answered {
                     unanswered.entry((*client, *server)).or_default().push(q);
                 }
-                by_question.entry((client.0, *server, q.name.clone(), q.qtype)).or_default().push(q);
+                by_question.entry((client.0, *server, q.name.as_str(), q.qtype)).or_default().push(q);
             }
         }
         for ((client, server), mut qs) in unanswered {
@@ -1201,7 +1238,9 @@ impl Analyzer {
             out.push(f);
         }
         let chained = self.search_chains(out);
-        for ((rcode, name), seen) in &self.dns_rcodes {
+        for ((rcode, name), seen) in
+            self.dns_rcodes.iter().flat_map(|(r, names)| names.iter().map(move |n| ((r, n.0), n.1)))
+        {
             // NXDOMAIN for a search-list candidate is how the expansion works, not a problem of
             // its own: PCAP-015 reports the chain.
             if *rcode == 3 && chained.contains(name.as_str()) {
@@ -1687,11 +1726,18 @@ fn sock(ip: IpAddr, port: u16) -> String {
 
 /// The first question of a DNS message: name (dotted, `.` for the root) and type.
 fn question(d: &[u8]) -> Option<(String, u16)> {
+    let mut name = String::new();
+    let qtype = question_into(d, &mut name)?;
+    Some((name, qtype))
+}
+
+/// [`question`] into a reused buffer (cleared first; left undefined when `None`).
+fn question_into(d: &[u8], name: &mut String) -> Option<u16> {
+    name.clear();
     if be16(d, 4)? == 0 {
         return None;
     }
     let mut off = 12usize;
-    let mut labels: Vec<String> = Vec::new();
     // Questions are not compressed in practice; stop at a pointer or after 128 labels.
     for _ in 0..128 {
         let len = usize::from(*d.get(off)?);
@@ -1703,11 +1749,16 @@ fn question(d: &[u8]) -> Option<(String, u16)> {
             return None;
         }
         let label = d.get(off + 1..off + 1 + len)?;
-        labels.push(label.iter().map(|&b| if b.is_ascii_graphic() { char::from(b) } else { '?' }).collect());
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.extend(label.iter().map(|&b| if b.is_ascii_graphic() { char::from(b) } else { '?' }));
         off += 1 + len;
     }
-    let name = if labels.is_empty() { ".".to_string() } else { labels.join(".") };
-    Some((name, be16(d, off)?))
+    if name.is_empty() {
+        name.push('.');
+    }
+    be16(d, off)
 }
 
 #[cfg(test)]

@@ -159,7 +159,10 @@ fn read_plain(mut input: impl Read, on_packet: &mut dyn FnMut(&RawPacket<'_>), s
                     }
                     PcapBlockOwned::NG(_) => {}
                 }
-                reader.consume(offset);
+                // No shift here: `consume` moves the unread half of the buffer down every time
+                // half of it is used (a memmove of ~half the file); `refill` shifts only the
+                // partial block left at the end.
+                reader.consume_noshift(offset);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
