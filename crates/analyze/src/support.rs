@@ -530,19 +530,28 @@ mod scale {
         n
     }
 
-    fn time(net: &Network, rules: &[Rule]) {
+    /// Runs `rules`, printing the time each takes; returns the ids of the rules that reported.
+    fn time(net: &Network, rules: &[Rule]) -> Vec<&'static str> {
+        let mut reported = Vec::new();
         for r in rules {
             let start = std::time::Instant::now();
             let mut out = Vec::new();
             (r.check)(&Context { net, now: None }, r, &mut out);
             eprintln!("{} {:?} findings {}", r.id, start.elapsed(), out.len());
+            if !out.is_empty() {
+                reported.push(r.id);
+            }
         }
+        reported
     }
 
     /// Worst realistic case for MESH-002: mesh-wide STRICT, half the namespaces meshed,
     /// every namespace default-deny with some cross-namespace allows.
     #[test]
-    #[ignore = "scale check, run with --release --ignored"]
+    // 150k pods: ~1.5 s in release, minutes unoptimised; `.ci/run` runs it in release.
+    // Timings are printed, not asserted (benchmarks measure time); the check is that the
+    // rules finish and raise no false alarm on a healthy cluster at scale.
+    #[ignore = "scale check (150k pods): run with --release --ignored, as .ci/run does"]
     fn strict_mtls_at_benchmark_scale() {
         use netsleuth_model::kubernetes::PeerAuthentication;
         let mut net = big();
@@ -564,14 +573,15 @@ mod scale {
             origin: netsleuth_model::Location::Derived,
         });
         let start = std::time::Instant::now();
-        time(&net, crate::rules::mesh::RULES);
-        let total = start.elapsed();
-        eprintln!("mesh total {total:?}");
-        assert!(total.as_secs() < 10, "{total:?}");
+        let reported = time(&net, crate::rules::mesh::RULES);
+        eprintln!("mesh total {:?}", start.elapsed());
+        // Every namespace allows the cross-namespace traffic its policies name and STRICT mTLS
+        // covers both ends or neither: nothing to report.
+        assert!(reported.is_empty(), "false alarms at scale: {reported:?}");
     }
 
     #[test]
-    #[ignore = "scale check, run with --release --ignored"]
+    #[ignore = "scale check (150k pods): run with --release --ignored, as .ci/run does"]
     fn whole_catalog_at_benchmark_scale() {
         let start = std::time::Instant::now();
         let net = big();
@@ -583,6 +593,7 @@ mod scale {
             start.elapsed()
         );
         let start = std::time::Instant::now();
+        let mut reported = Vec::new();
         for m in [
             crate::rules::policy::RULES,
             crate::rules::mesh::RULES,
@@ -591,10 +602,9 @@ mod scale {
             crate::rules::network::RULES,
             crate::rules::workload::RULES,
         ] {
-            time(&net, m);
+            reported.extend(time(&net, m));
         }
-        let total = start.elapsed();
-        eprintln!("total {total:?}");
-        assert!(total.as_secs() < 10, "{total:?}");
+        eprintln!("total {:?}", start.elapsed());
+        assert!(reported.is_empty(), "false alarms on the healthy synthetic cluster: {reported:?}");
     }
 }

@@ -127,6 +127,43 @@ fn all_rules() -> Vec<(RuleInfo, &'static str)> {
     all
 }
 
+/// Catalog entries of capture or flow-log rules (what `rules` lists and reports embed).
+pub(crate) fn capture_rule_infos(rules: &[netsleuth_capture::CaptureRule]) -> Vec<RuleInfo> {
+    rules
+        .iter()
+        .map(|r| RuleInfo {
+            id: r.id.to_string(),
+            layer: r.layer,
+            severity: r.severity,
+            title: r.title.to_string(),
+            rationale: r.rationale.to_string(),
+            references: Vec::new(),
+            example: String::new(),
+        })
+        .collect()
+}
+
+/// The report of a command that reads input files rather than a bundle (`pcap`, `flowlogs`):
+/// the files stand where the bundle path goes.
+pub(crate) fn files_report(
+    files: &[std::path::PathBuf],
+    findings: Vec<Finding>,
+    ingest: IngestSummary,
+    rules: Vec<RuleInfo>,
+) -> Report {
+    Report {
+        tool: tool(),
+        bundle: files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
+        bundle_uri: None,
+        collected_at: None,
+        salt_id: None,
+        findings,
+        skipped_files: Vec::new(),
+        ingest,
+        rules,
+    }
+}
+
 /// The explain entry of a capture or flow-log rule: its catalog text plus what to change.
 fn capture_rule_info(id: &str) -> Option<RuleInfo> {
     let rule = netsleuth_capture::RULES

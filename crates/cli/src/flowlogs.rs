@@ -130,36 +130,16 @@ pub(crate) fn run(args: &FlowlogsArgs, color: ColorWhen) -> Result<Outcome> {
 
 /// The catalog entries of the flow-log rules.
 pub(crate) fn rule_infos() -> Vec<RuleInfo> {
-    flowlogs::RULES
-        .iter()
-        .map(|r| RuleInfo {
-            id: r.id.to_string(),
-            layer: r.layer,
-            severity: r.severity,
-            title: r.title.to_string(),
-            rationale: r.rationale.to_string(),
-            references: Vec::new(),
-            example: String::new(),
-        })
-        .collect()
+    crate::app::capture_rule_infos(flowlogs::RULES)
 }
 
 fn build_report(args: &FlowlogsArgs, result: &FlowlogReport) -> Report {
-    Report {
-        tool: crate::app::tool(),
-        bundle: args.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
-        bundle_uri: None,
-        collected_at: None,
-        salt_id: None,
-        findings: result.findings.clone(),
-        skipped_files: Vec::new(),
-        ingest: IngestSummary {
-            artifacts: result.files.len(),
-            ingest_issues: result.files.iter().filter(|f| f.has_problem()).count(),
-            ..IngestSummary::default()
-        },
-        rules: rule_infos(),
-    }
+    let ingest = IngestSummary {
+        artifacts: result.files.len(),
+        ingest_issues: result.files.iter().filter(|f| f.has_problem()).count(),
+        ..IngestSummary::default()
+    };
+    crate::app::files_report(&args.files, result.findings.clone(), ingest, rule_infos())
 }
 
 /// The flow-log specific members of the JSON output.

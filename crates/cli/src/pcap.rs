@@ -90,18 +90,7 @@ pub(crate) fn run(args: &PcapArgs, color: ColorWhen) -> Result<Outcome> {
 
 /// The rule catalog entries of the capture rules.
 pub(crate) fn rule_infos() -> Vec<RuleInfo> {
-    netsleuth_capture::RULES
-        .iter()
-        .map(|r| RuleInfo {
-            id: r.id.to_string(),
-            layer: r.layer,
-            severity: r.severity,
-            title: r.title.to_string(),
-            rationale: r.rationale.to_string(),
-            references: Vec::new(),
-            example: String::new(),
-        })
-        .collect()
+    crate::app::capture_rule_infos(netsleuth_capture::RULES)
 }
 
 fn build_report(args: &PcapArgs, results: &[(String, CaptureReport)]) -> Report {
@@ -112,17 +101,7 @@ fn build_report(args: &PcapArgs, results: &[(String, CaptureReport)]) -> Report 
         ingest_issues: results.iter().filter(|(_, r)| r.stats.issue.is_some()).count(),
         ..IngestSummary::default()
     };
-    Report {
-        tool: crate::app::tool(),
-        bundle: args.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
-        bundle_uri: None,
-        collected_at: None,
-        salt_id: None,
-        findings,
-        skipped_files: Vec::new(),
-        ingest,
-        rules: rule_infos(),
-    }
+    crate::app::files_report(&args.files, findings, ingest, rule_infos())
 }
 
 fn captures_value(results: &[(String, CaptureReport)], flows: bool) -> serde_json::Value {

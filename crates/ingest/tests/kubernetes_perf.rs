@@ -116,7 +116,7 @@ fn policy(i: usize) -> serde_json::Value {
 }
 
 #[test]
-#[ignore = "benchmark; run in release with --ignored"]
+#[ignore = "benchmark (150k pods, 20k policies): run in release with --ignored, as .ci/run does"]
 #[allow(clippy::print_stderr)]
 fn parse_150k_pods_and_20k_policies() {
     let mut text = String::from("{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n");
@@ -170,7 +170,7 @@ fn parse_150k_pods_and_20k_policies() {
 /// `netsleuth-synth gen --nodes 5000 --pods 150000 --policies 20000 -o DIR`) and reports
 /// the time per file.
 #[test]
-#[ignore = "benchmark; needs NETSLEUTH_BENCH_BUNDLE"]
+#[ignore = "benchmark over a generated bundle named by NETSLEUTH_BENCH_BUNDLE (not in CI: gigabytes); scripts/bench-scale.sh makes one"]
 #[allow(clippy::print_stderr)]
 fn parse_bench_bundle() {
     let Ok(dir) = std::env::var("NETSLEUTH_BENCH_BUNDLE") else {

@@ -380,6 +380,28 @@ pub fn trace(net: &Network, from: &Endpoint, to: &Destination, opts: &TraceOptio
 }
 
 /// Up to `max` names, then `…and N more`.
+impl<'a> Tracer<'a> {
+    /// The pod `namespace/name`, or an error listing the pods the namespace does have.
+    pub(crate) fn pod_named(&self, namespace: &str, name: &str) -> Result<&'a Pod, TraceError> {
+        self.pods_by_name.get(&(namespace, name)).copied().ok_or_else(|| TraceError::UnknownPod {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            known: format!(
+                "pods in {namespace}: {}",
+                list_some(
+                    self.net
+                        .kubernetes
+                        .pods
+                        .iter()
+                        .filter(|p| p.meta.namespace == namespace)
+                        .map(|p| p.meta.name.as_str()),
+                    10
+                )
+            ),
+        })
+    }
+}
+
 fn list_some<'s>(names: impl Iterator<Item = &'s str>, max: usize) -> String {
     let all: Vec<&str> = names.collect();
     if all.is_empty() {

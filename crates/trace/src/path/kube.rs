@@ -62,24 +62,7 @@ pub(super) fn resolve_destination(w: &mut Walk<'_, '_>, to: &Destination) -> Res
             service(w, svc, port.as_ref(), *protocol)
         }
         Destination::Pod { namespace, name, port, protocol } => {
-            let pod = t.pods_by_name.get(&(namespace.as_str(), name.as_str())).copied().ok_or_else(|| {
-                TraceError::UnknownPod {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    known: format!(
-                        "pods in {namespace}: {}",
-                        list_some(
-                            t.net
-                                .kubernetes
-                                .pods
-                                .iter()
-                                .filter(|p| &p.meta.namespace == namespace)
-                                .map(|p| p.meta.name.as_str()),
-                            10
-                        )
-                    ),
-                }
-            })?;
+            let pod = t.pod_named(namespace, name)?;
             let addr = pod
                 .pod_ips
                 .iter()

@@ -334,24 +334,7 @@ fn resolve_source(w: &mut Walk<'_, '_>, from: &Endpoint) -> Result<Source, Trace
     let t = w.t;
     match from {
         Endpoint::Pod { namespace, name } => {
-            let pod = t.pods_by_name.get(&(namespace.as_str(), name.as_str())).copied().ok_or_else(|| {
-                TraceError::UnknownPod {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    known: format!(
-                        "pods in {namespace}: {}",
-                        list_some(
-                            t.net
-                                .kubernetes
-                                .pods
-                                .iter()
-                                .filter(|p| &p.meta.namespace == namespace)
-                                .map(|p| p.meta.name.as_str()),
-                            10
-                        )
-                    ),
-                }
-            })?;
+            let pod = t.pod_named(namespace, name)?;
             Ok(pod_source(w, pod))
         }
         Endpoint::Host(name) => {
