@@ -6,6 +6,8 @@
 #   scripts/bench-flowlogs.sh [RECORDS]        # default 20000000; needs python3, gzip
 #   KEEP=1 OUT=/tmp/fl scripts/bench-flowlogs.sh   # keep the generated files in $OUT
 #   REUSE=1 KEEP=1 OUT=/tmp/fl BUILD=0 scripts/bench-flowlogs.sh   # run again on them
+#   PER_FLOW=1.5 scripts/bench-flowlogs.sh     # records per distinct 5-tuple (default 5); short
+#                                              # connections make it near 1 in real logs
 set -euo pipefail
 
 records=${1:-20000000}
@@ -28,13 +30,13 @@ else
 echo "generating $records records into $log ..." >&2
 # The same mix as crates/capture/benches/flowlogs.rs: 50 interfaces, one distinct 5-tuple per
 # five records, 15% of flows rejected, 2% NODATA records; a header line as S3 writes it.
-python3 - "$records" "$log" <<'PY'
+python3 - "$records" "$log" "${PER_FLOW:-5}" <<'PY'
 import random, sys
-n, path = int(sys.argv[1]), sys.argv[2]
+n, path, per_flow = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 rnd = random.Random(42)
 ports = [443, 80, 53, 5432, 500, 4500, 8472, 179, 22, 6443]
 udp = {53, 500, 4500, 8472}
-flows = n // 5 + 1
+flows = int(n / per_flow) + 1
 with open(path, "w", buffering=1 << 22) as f:
     f.write("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n")
     out = []

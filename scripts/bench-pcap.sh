@@ -41,6 +41,10 @@ NS=$(best "$BIN" pcap "$FILE" --format json)
 "$BIN" pcap "$FILE" --format json >"$OUT/ns.json" || true
 echo "cat (page cache):  ${CAT} s"
 echo "netsleuth pcap:    ${NS} s  ($(awk -v a="$NS" -v b="$CAT" 'BEGIN { printf "%.1f", a / b }')x cat)"
+# Reading and analysis run on two threads: CPU time above the wall time is that overlap; a
+# busy second core (see the load) shows as a wall time close to user + sys.
+/usr/bin/time -f "%U %S" -o "$OUT/cpu" "$BIN" pcap "$FILE" --format json >/dev/null 2>&1 || true
+echo "netsleuth cpu:     user $(tail -n 1 "$OUT/cpu" | cut -d' ' -f1) s, sys $(tail -n 1 "$OUT/cpu" | cut -d' ' -f2) s (one run; load now $(cut -d' ' -f1 /proc/loadavg))"
 if [ "${SKIP_TSHARK:-0}" != 1 ]; then
     FILTERS="tcp.analysis.retransmission,tcp.analysis.duplicate_ack,tcp.analysis.zero_window,dns.flags.response == 0 && udp.port == 53,dns.flags.response == 1 && udp.port == 53,(icmp.type == 3 && icmp.code == 4) || icmpv6.type == 2"
     /usr/bin/time -f "%e" -o "$OUT/time" tshark -n -q -r "$FILE" -z "io,stat,0,$FILTERS" >"$OUT/io.txt" 2>/dev/null

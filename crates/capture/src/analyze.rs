@@ -95,6 +95,40 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// A 4096-bit set of address hashes: no false negatives, so a clear bit proves absence.
+#[derive(Debug, Clone)]
+struct PtbSenders(Box<[u64; 64]>);
+
+impl Default for PtbSenders {
+    fn default() -> Self {
+        PtbSenders(Box::new([0; 64]))
+    }
+}
+
+impl PtbSenders {
+    fn bit(ip: IpAddr) -> (usize, u64) {
+        let x = match ip {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(17)
+            }
+        };
+        let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52;
+        ((h >> 6) as usize & 63, 1 << (h & 63))
+    }
+
+    fn insert(&mut self, ip: IpAddr) {
+        let (word, mask) = Self::bit(ip);
+        self.0[word] |= mask;
+    }
+
+    fn may_contain(&self, ip: IpAddr) -> bool {
+        let (word, mask) = Self::bit(ip);
+        self.0[word] & mask != 0
+    }
+}
+
 /// Analysis settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
@@ -384,6 +418,9 @@ pub struct Analyzer {
     too_big: BTreeMap<(IpAddr, u32, String), Vec<Seen>>,
     /// MTUs announced by ICMP too-big, by (sender, destination) of the quoted packet.
     ptb: FxMap<(IpAddr, IpAddr), (u32, Seen)>,
+    /// Senders with an entry in `ptb`, as a bitmap by address hash: most packets have none,
+    /// and this spares them the table lookup.
+    ptb_senders: PtbSenders,
     oversize: BTreeMap<(IpAddr, IpAddr), Oversize>,
     fragments: BTreeMap<(IpAddr, IpAddr, u8), Fragments>,
     undecodable: BTreeMap<String, Examples>,
@@ -417,6 +454,7 @@ impl Analyzer {
             esp: FxMap::default(),
             too_big: BTreeMap::new(),
             ptb: FxMap::default(),
+            ptb_senders: PtbSenders::default(),
             oversize: BTreeMap::new(),
             fragments: BTreeMap::new(),
             undecodable: BTreeMap::new(),
@@ -496,6 +534,7 @@ impl Analyzer {
         let (mtu, from_icmp) = match self.options.mtu {
             Some(m) => (m, None),
             // Packets already in flight when the ICMP came back are not the sender's fault.
+            None if !self.ptb_senders.may_contain(ip.src) => return,
             None => match self.ptb.get(&(ip.src, ip.dst)) {
                 Some((m, seen)) if Seen::of(p).time_nanos > seen.time_nanos + PTB_GRACE_NANOS => (*m, Some(*seen)),
                 _ => return,
@@ -837,6 +876,7 @@ impl Analyzer {
                 if let Some(m) = mtu.filter(|m| *m >= 68) {
                     let seen = Seen::of(p);
                     if self.ptb.len() < MAX_ENTRIES {
+                        self.ptb_senders.insert(q.src);
                         let e = self.ptb.entry((q.src, q.dst)).or_insert((m, seen));
                         if m < e.0 {
                             *e = (m, seen);
@@ -905,7 +945,8 @@ impl Analyzer {
                     vxlan: *vxlan,
                 }),
         );
-        out.sort_by(|x, y| {
+        // Unstable is fine: no two rows share protocol, client and server.
+        out.sort_unstable_by(|x, y| {
             (x.protocol, std::cmp::Reverse(x.packets), &x.client, &x.server).cmp(&(
                 y.protocol,
                 std::cmp::Reverse(y.packets),
@@ -1719,9 +1760,37 @@ fn rtt(f: &TcpFlow) -> Option<f64> {
 
 fn sock(ip: IpAddr, port: u16) -> String {
     match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
+        // Written by hand: `format!` dominated `flows()`, which formats every flow of the capture.
+        IpAddr::V4(a) => {
+            let mut s = String::with_capacity(21);
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_decimal(&mut s, u32::from(o));
+            }
+            s.push(':');
+            push_decimal(&mut s, u32::from(port));
+            s
+        }
         IpAddr::V6(a) => format!("[{a}]:{port}"),
     }
+}
+
+/// Appends `n` in decimal, as `Display` writes it.
+fn push_decimal(s: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// The first question of a DNS message: name (dotted, `.` for the root) and type.

@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+mod classic;
 pub mod flowlogs;
+mod readahead;
 pub mod reader;
 pub mod wire;
 
@@ -224,21 +226,31 @@ pub struct CaptureReport {
     pub flows: Vec<FlowSummary>,
 }
 
-/// Reads and analyses one capture from any reader; `name` is how findings name it.
-pub fn analyze_reader(name: &str, input: impl std::io::Read) -> CaptureReport {
+/// Reads and analyses one capture from any reader; `name` is how findings name it. The
+/// reader is read on a second thread (hence `Send`; for stdin use `std::io::stdin()`).
+pub fn analyze_reader(name: &str, input: impl std::io::Read + Send) -> CaptureReport {
     analyze_reader_with(name, input, Options::default())
 }
 
 /// [`analyze_reader`] with analysis options (path MTU).
-pub fn analyze_reader_with(name: &str, input: impl std::io::Read, options: Options) -> CaptureReport {
+pub fn analyze_reader_with(name: &str, input: impl std::io::Read + Send, options: Options) -> CaptureReport {
     let mut analyzer = Analyzer::with_options(name, options);
     let stats = reader::read_packets(input, &mut |p| analyzer.packet(p));
-    CaptureReport {
-        findings: analyzer.findings(&stats),
-        counts: analyzer.counts().clone(),
-        flows: analyzer.flows(),
-        stats,
-    }
+    // The flow table (formatted and sorted) and the findings are independent: build them on
+    // two cores, as reading did.
+    let (findings, flows) = std::thread::scope(|scope| {
+        let analyzer = &analyzer;
+        let flows = std::thread::Builder::new().name("pcap-flows".to_string()).spawn_scoped(scope, || analyzer.flows());
+        let findings = analyzer.findings(&stats);
+        let flows = match flows.map(|h| h.join()) {
+            Ok(Ok(flows)) => flows,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // No thread to be had: build it here.
+            Err(_) => analyzer.flows(),
+        };
+        (findings, flows)
+    });
+    CaptureReport { findings, counts: analyzer.counts().clone(), flows, stats }
 }
 
 /// Reads and analyses one capture file (streamed, never loaded whole).

@@ -3,14 +3,17 @@
 
 use std::io::{Cursor, Read};
 
+use crate::{classic, readahead};
+
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::{Block, PcapBlockOwned, PcapError};
 
-/// Initial buffer (1 MiB: fewer read calls and buffer shifts than 64 KiB, measured in
-/// scripts/bench-pcap.sh); grown up to `MAX_BUFFER` when one block does not fit.
-const BUFFER: usize = 1 << 20;
+/// pcap-parser's initial buffer (1 MiB: fewer read calls and buffer shifts than 64 KiB);
+/// grown up to `MAX_BUFFER` when one block does not fit. Classic pcap no longer goes through
+/// it but reports problems as it did (see `classic::OldBuffer`).
+pub(crate) const BUFFER: usize = 1 << 20;
 /// The largest block accepted (pcapng blocks for jumbo/TSO frames stay well below this).
-const MAX_BUFFER: usize = 1 << 24;
+pub(crate) const MAX_BUFFER: usize = 1 << 24;
 
 /// One captured packet as handed to the callback.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +77,20 @@ pub struct ReadStats {
 
 /// Reads every packet of `input` (pcap or pcapng, optionally gzip-compressed) in order,
 /// calling `on_packet` for each. Never fails: problems end up in `ReadStats::issue`.
-pub fn read_packets(input: impl Read, on_packet: &mut dyn FnMut(&RawPacket<'_>)) -> ReadStats {
+///
+/// For classic pcap and gzip input a second thread reads (and decompresses) ahead while this
+/// one parses and analyses.
+pub fn read_packets(input: impl Read + Send, on_packet: &mut dyn FnMut(&RawPacket<'_>)) -> ReadStats {
+    read_packets_chunked(input, readahead::CHUNK, on_packet)
+}
+
+/// [`read_packets`] with read-ahead chunks of `chunk` bytes (tests use tiny ones so records
+/// straddle chunk boundaries everywhere).
+pub(crate) fn read_packets_chunked(
+    input: impl Read + Send,
+    chunk: usize,
+    on_packet: &mut dyn FnMut(&RawPacket<'_>),
+) -> ReadStats {
     let mut stats = ReadStats::default();
     let mut input = input;
     let mut head = Vec::with_capacity(BUFFER);
@@ -82,20 +98,51 @@ pub fn read_packets(input: impl Read, on_packet: &mut dyn FnMut(&RawPacket<'_>))
         stats.issue = Some(issue(IssueKind::Io, 0, format!("cannot read: {e}")));
         return stats;
     }
-    if head.starts_with(&[0x1f, 0x8b]) {
-        let gz = flate2::read::MultiGzDecoder::new(Cursor::new(head).chain(input));
-        read_plain(gz, on_packet, &mut stats);
-    } else {
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    if !gzip && head.get(..4).and_then(classic::sniff).is_none() {
+        // pcapng (or not a capture), uncompressed: pcap-parser straight from the input, as a
+        // read-ahead thread would add a copy and gain nothing here.
         read_plain(Cursor::new(head).chain(input), on_packet, &mut stats);
+        return stats;
     }
-    stats
+    std::thread::scope(|scope| {
+        let (chunks, producer) = match readahead::spawn(scope, (head, input, gzip), chunk) {
+            Ok(c) => c,
+            Err(e) => {
+                stats.issue = Some(issue(IssueKind::Io, 0, format!("cannot start the reading thread: {e}")));
+                return stats;
+            }
+        };
+        read_chunks(chunks, on_packet, &mut stats);
+        // `read_chunks` dropped the chunks, so the producer stops. Joining (rather than leaving
+        // it to the scope) also waits for its thread-local destructors, which leak checkers
+        // would otherwise report.
+        if let Err(panic) = producer.join() {
+            std::panic::resume_unwind(panic);
+        }
+        stats
+    })
 }
 
-fn issue(kind: IssueKind, after_packet: u64, message: String) -> ReadIssue {
+fn read_chunks(mut chunks: readahead::Chunks, on_packet: &mut dyn FnMut(&RawPacket<'_>), stats: &mut ReadStats) {
+    // An I/O error in the first BUFFER bytes was reported before any packet (they were read
+    // in one go); keep that.
+    if let Err(e) = chunks.prefetch(BUFFER) {
+        stats.issue = Some(issue(IssueKind::Io, 0, format!("cannot read: {e}")));
+        return;
+    }
+    match classic::sniff(&chunks.peek(4)) {
+        Some(format) => classic::read(chunks, format, on_packet, stats),
+        None => read_plain(readahead::ChunkReader::new(chunks), on_packet, stats),
+    }
+}
+
+pub(crate) fn issue(kind: IssueKind, after_packet: u64, message: String) -> ReadIssue {
     ReadIssue { kind, after_packet, message }
 }
 
-fn read_plain(mut input: impl Read, on_packet: &mut dyn FnMut(&RawPacket<'_>), stats: &mut ReadStats) {
+/// pcapng (and anything that is not classic pcap) through pcap-parser.
+pub(crate) fn read_plain(mut input: impl Read, on_packet: &mut dyn FnMut(&RawPacket<'_>), stats: &mut ReadStats) {
     // pcap_parser's create_reader sniffs the format from one `read`; give it a full buffer
     // (a gzip stream returns short reads).
     let mut head = Vec::with_capacity(BUFFER);
@@ -225,7 +272,7 @@ fn read_plain(mut input: impl Read, on_packet: &mut dyn FnMut(&RawPacket<'_>), s
     }
 }
 
-fn emit(
+pub(crate) fn emit(
     stats: &mut ReadStats,
     on_packet: &mut dyn FnMut(&RawPacket<'_>),
     (linktype, ts_sec, ts_nanos): (i32, u64, u32),
@@ -282,6 +329,75 @@ pub(crate) mod tests {
         assert_eq!(stats.issue.map(|i| i.kind), Some(IssueKind::BadMagic));
         let stats = read_packets(&[][..], &mut |_| {});
         assert_eq!(stats.issue.map(|i| i.message), Some("empty file".to_string()));
+    }
+
+    /// Serves `data`, then fails.
+    struct FailAfter(Vec<u8>, usize);
+
+    impl Read for FailAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1 == self.0.len() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0.len() - self.1);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn io_errors_are_reported_where_they_happen() {
+        let records: Vec<(u32, &[u8])> = (0..2000).map(|i| (i, &[0x45u8; 1000][..])).collect();
+        let file = pcap(1, &records);
+        // In the first MiB: nothing is analysed (it was read in one go before parsing).
+        let stats = read_packets(FailAfter(file[..5000].to_vec(), 0), &mut |_| {});
+        let issue = stats.issue.map(|i| (i.kind, i.after_packet, i.message));
+        assert_eq!(issue, Some((IssueKind::Io, 0, "cannot read: disk on fire".to_string())));
+        // Later: every record before the failure is read.
+        let cut = 24 + 1016 * 1500 + 500;
+        for chunk in [1000, readahead::CHUNK] {
+            let mut n = 0;
+            let stats = read_packets_chunked(FailAfter(file[..cut].to_vec(), 0), chunk, &mut |_| n += 1);
+            let issue = stats.issue.map(|i| (i.kind, i.after_packet, i.message));
+            assert_eq!(issue, Some((IssueKind::Io, 1500, "cannot read: ReadError".to_string())));
+            assert_eq!(n, 1500);
+        }
+    }
+
+    type Seen = Vec<(u64, u64, u32, i32, Vec<u8>)>;
+
+    fn collect(read: impl FnOnce(&mut dyn FnMut(&RawPacket<'_>)) -> ReadStats) -> (Seen, ReadStats) {
+        let mut seen = Vec::new();
+        let stats = read(&mut |p| seen.push((p.number, p.ts_sec, p.ts_nanos, p.linktype, p.data.to_vec())));
+        (seen, stats)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// Gzipped pcapng goes to pcap-parser from the read-ahead chunks: the same packets and
+    /// problems as plain pcapng, whatever the chunk size.
+    #[test]
+    fn gzipped_pcapng_reads_the_same_through_any_chunk_size() {
+        let file = include_bytes!("../../../tests/fixtures/captures/wg-blocked.pcapng");
+        for cut in [file.len(), file.len() - 5] {
+            let gz = gzip(&file[..cut]);
+            let want = collect(|f| {
+                let mut stats = ReadStats::default();
+                read_plain(&file[..cut], f, &mut stats);
+                stats
+            });
+            assert_eq!((want.0.len(), want.1.issue.is_some()), if cut == file.len() { (3, false) } else { (2, true) });
+            for chunk in [1, 7, 64, 4096] {
+                let got = collect(|f| read_packets_chunked(&gz[..], chunk, f));
+                assert_eq!(got, want, "cut {cut} chunk {chunk}");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::parse::{Action, Addr, Direction, LogStatus, Record};
 use super::rules;
-use super::table::FlowTable;
+use super::table::{FlowTable, Merge};
 
 /// The ports that mean VPN traffic when rejected: IKE, IPsec NAT-T, WireGuard.
 pub const VPN_PORTS: &[u16] = &[500, 4500, 51820];
@@ -150,6 +150,14 @@ struct Seen {
     direction: Option<Direction>,
 }
 
+impl Merge for Seen {
+    #[inline]
+    fn merge(&mut self, later: &Seen) {
+        self.start = self.start.min(later.start);
+        self.end = self.end.max(later.end);
+    }
+}
+
 /// What is kept per rejected 5-tuple.
 #[derive(Debug, Clone, Copy)]
 struct Rejected {
@@ -163,6 +171,18 @@ struct Rejected {
     at: At,
     iface: u32,
     direction: Option<Direction>,
+}
+
+impl Merge for Rejected {
+    #[inline]
+    fn merge(&mut self, later: &Rejected) {
+        self.records += later.records;
+        self.packets = self.packets.saturating_add(later.packets);
+        self.bytes = self.bytes.saturating_add(later.bytes);
+        self.no_volume += later.no_volume;
+        self.start = self.start.min(later.start);
+        self.end = self.end.max(later.end);
+    }
 }
 
 /// Per-category totals, exact even when the flow maps hit their limit.
@@ -280,17 +300,59 @@ pub struct Results {
 #[derive(Debug, Default)]
 struct Interner {
     names: Vec<String>,
-    ids: FxHashMap<Vec<u8>, u32>,
-    last: Option<(Vec<u8>, u32)>,
+    /// The exact bytes of each id (`names` are lossy UTF-8).
+    keys: Vec<Box<[u8]>>,
+    ids: FxHashMap<Box<[u8]>, u32>,
+    /// Direct-mapped cache: slot (by the id's last bytes, where interface ids differ) to id
+    /// number. A log interleaves the records of a few dozen interfaces, and every record is
+    /// interned, so most lookups end here without hashing the whole id.
+    cache: Vec<u32>,
+}
+
+const INTERN_CACHE: usize = 1024;
+
+/// Byte equality eight bytes at a time, inlined (ids are ~21 bytes: a memcmp call per
+/// record was measurable). The last word overlaps the one before it rather than padding a
+/// partial word (a copy through the stack that stalls the load after it).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word =
+        |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes);
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// The last eight bytes of an id (where interface ids differ) as a word.
+#[inline(always)]
+fn tail_word(id: &[u8]) -> u64 {
+    match id.get(id.len().wrapping_sub(8)..).and_then(|t| <[u8; 8]>::try_from(t).ok()) {
+        Some(t) => u64::from_le_bytes(t),
+        None => id.iter().fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+    }
 }
 
 impl Interner {
+    #[inline]
     fn intern(&mut self, id: Option<&[u8]>) -> u32 {
         let Some(id) = id else { return NO_IFACE };
-        // Records of one interface come in runs, so remembering the last one skips the lookup.
-        if let Some((bytes, n)) = &self.last {
-            if bytes.as_slice() == id {
-                return *n;
+        let p = u128::from(tail_word(id) ^ id.len() as u64) * 0x9e37_79b9_7f4a_7c15;
+        let slot = ((p as u64) ^ ((p >> 64) as u64)) as usize % INTERN_CACHE;
+        if let Some(&n) = self.cache.get(slot) {
+            if self.keys.get(n as usize).is_some_and(|k| same_bytes(k, id)) {
+                return n;
             }
         }
         let n = match self.ids.get(id) {
@@ -298,14 +360,15 @@ impl Interner {
             None => {
                 let n = u32::try_from(self.names.len()).unwrap_or(NO_IFACE);
                 self.names.push(String::from_utf8_lossy(id).into_owned());
-                self.ids.insert(id.to_vec(), n);
+                self.keys.push(id.into());
+                self.ids.insert(id.into(), n);
                 n
             }
         };
-        let last = self.last.get_or_insert_with(|| (Vec::new(), n));
-        last.0.clear();
-        last.0.extend_from_slice(id);
-        last.1 = n;
+        if self.cache.is_empty() {
+            self.cache = vec![NO_IFACE; INTERN_CACHE];
+        }
+        self.cache[slot] = n;
         n
     }
 }
@@ -335,30 +398,6 @@ impl Aggregator {
 
     fn iface_name(&self, n: u32) -> Option<String> {
         self.interner.names.get(n as usize).cloned()
-    }
-
-    /// Adds records in file order. The flow tables are far larger than the caches, so every
-    /// lookup misses; looking all keys of the batch up first lets those misses overlap, and
-    /// the updates that follow find their slots cached.
-    pub fn batch(&mut self, records: &[(Record<'_>, At, &[u8])]) {
-        for (rec, _, _) in records {
-            if let (Some(src), Some(dst), Some(protocol), Some(action)) = (rec.src, rec.dst, rec.protocol, rec.action) {
-                let key = FlowKey {
-                    src,
-                    dst,
-                    src_port: rec.src_port.unwrap_or(0),
-                    dst_port: rec.dst_port.unwrap_or(0),
-                    protocol,
-                };
-                match action {
-                    Action::Accept => std::hint::black_box(self.accepted.get(&key).is_some()),
-                    Action::Reject => std::hint::black_box(self.rejected.get(&key).is_some()),
-                };
-            }
-        }
-        for (rec, at, line) in records {
-            self.record(rec, *at, line);
-        }
     }
 
     /// Adds one parsed record read at `at`; `line` is its text (kept for first evidence).
@@ -416,18 +455,8 @@ impl Aggregator {
         match action {
             Action::Accept => {
                 self.totals.accepted += 1;
-                let interner = &mut self.interner;
-                let tracked = self.accepted.upsert(
-                    key,
-                    max,
-                    |seen| {
-                        seen.start = seen.start.min(start);
-                        seen.end = seen.end.max(end);
-                    },
-                    // Interned only for new flows: most records update an existing one.
-                    || Seen { start, end, at, iface: interner.intern(rec.interface_id), direction },
-                );
-                self.totals.untracked += u64::from(!tracked);
+                let seen = Seen { start, end, at, iface: self.interner.intern(rec.interface_id), direction };
+                self.accepted.add(key, max, seen);
             }
             Action::Reject => {
                 self.totals.rejected += 1;
@@ -444,31 +473,18 @@ impl Aggregator {
                         c.first = Some((at, excerpt(line)));
                     }
                 }
-                let interner = &mut self.interner;
-                let tracked = self.rejected.upsert(
-                    key,
-                    max,
-                    |r| {
-                        r.records += 1;
-                        r.packets = r.packets.saturating_add(packets);
-                        r.bytes = r.bytes.saturating_add(bytes);
-                        r.no_volume += no_volume;
-                        r.start = r.start.min(start);
-                        r.end = r.end.max(end);
-                    },
-                    || Rejected {
-                        records: 1,
-                        packets,
-                        bytes,
-                        no_volume,
-                        start,
-                        end,
-                        at,
-                        iface: interner.intern(rec.interface_id),
-                        direction,
-                    },
-                );
-                self.totals.untracked += u64::from(!tracked);
+                let rejected = Rejected {
+                    records: 1,
+                    packets,
+                    bytes,
+                    no_volume,
+                    start,
+                    end,
+                    at,
+                    iface: self.interner.intern(rec.interface_id),
+                    direction,
+                };
+                self.rejected.add(key, max, rejected);
             }
         }
     }
@@ -528,7 +544,8 @@ impl Aggregator {
 
     /// The top rejected flows, by bytes and by packets.
     pub fn top_rejected(&self) -> (Vec<RejectedFlow>, Vec<RejectedFlow>) {
-        #[derive(Default)]
+        type Group = (Addr, Addr, u16, u8);
+        #[derive(Debug, Clone, Copy, Default)]
         struct Agg {
             records: u64,
             packets: u64,
@@ -537,9 +554,7 @@ impl Aggregator {
             src_ports: u64,
             first: Option<(At, u32, Option<Direction>)>,
         }
-        let mut groups: FxHashMap<(Addr, Addr, u16, u8), Agg> = FxHashMap::default();
-        for (k, r) in self.rejected.iter() {
-            let g = groups.entry((k.src, k.dst, k.dst_port, k.protocol)).or_default();
+        fn add(g: &mut Agg, r: &Rejected) {
             g.records += r.records;
             g.packets = g.packets.saturating_add(r.packets);
             g.bytes = g.bytes.saturating_add(r.bytes);
@@ -549,15 +564,52 @@ impl Aggregator {
                 g.first = Some((r.at, r.iface, r.direction));
             }
         }
-        let mut rows: Vec<((Addr, Addr, u16, u8), Agg)> = groups.into_iter().collect();
+        // A total order (ties broken by the first occurrence, then the group) so the output is
+        // the same on every run; only the top rows are kept while the groups stream by.
         let top = self.settings.top;
-        let to_row = |((src, dst, port, proto), g): &((Addr, Addr, u16, u8), Agg)| {
+        let mut by_bytes = TopN::new(top);
+        let mut by_packets = TopN::new(top);
+        let mut offer = |group: Group, g: Agg| {
+            let first = g.first.map(|f| f.0);
+            by_bytes.offer((std::cmp::Reverse((g.bytes, g.packets)), first, group), (group, g));
+            by_packets.offer((std::cmp::Reverse((g.packets, g.bytes)), first, group), (group, g));
+        };
+        // IPv4 groups are packed into one integer and sorted, so a group's flows are adjacent:
+        // a hash map of hundreds of thousands of 48-byte keys cost more (memory and page
+        // faults) than the rest of the analysis after reading.
+        let mut v4: Vec<(u128, &Rejected)> = Vec::with_capacity(self.rejected.len());
+        let mut v6: FxHashMap<Group, Agg> = FxHashMap::default();
+        for (k, r) in self.rejected.iter() {
+            match (k.src.as_v4(), k.dst.as_v4()) {
+                (Some(s), Some(d)) => v4.push((
+                    (u128::from(s) << 96)
+                        | (u128::from(d) << 64)
+                        | (u128::from(k.dst_port) << 8)
+                        | u128::from(k.protocol),
+                    r,
+                )),
+                _ => add(v6.entry((k.src, k.dst, k.dst_port, k.protocol)).or_default(), r),
+            }
+        }
+        v4.sort_unstable_by_key(|(g, _)| *g);
+        for run in v4.chunk_by(|a, b| a.0 == b.0) {
+            let mut g = Agg::default();
+            for (_, r) in run {
+                add(&mut g, r);
+            }
+            let p = run[0].0;
+            offer((Addr::v4((p >> 96) as u32), Addr::v4((p >> 64) as u32), (p >> 8) as u16, p as u8), g);
+        }
+        for (group, g) in v6 {
+            offer(group, g);
+        }
+        let to_row = |((src, dst, port, proto), g): (Group, Agg)| {
             let (at, iface, direction) = g.first.unwrap_or((At::new(0, 0), NO_IFACE, None));
             RejectedFlow {
                 src: src.to_string(),
                 dst: dst.to_string(),
-                dst_port: *port,
-                protocol: protocol_name(*proto),
+                dst_port: port,
+                protocol: protocol_name(proto),
                 records: g.records,
                 packets: g.packets,
                 bytes: g.bytes,
@@ -568,46 +620,44 @@ impl Aggregator {
                 first: self.at_string(at),
             }
         };
-        // A total order (ties broken by the first occurrence, then the key) so the output is the
-        // same on every run; only the top rows are selected and sorted.
-        type Row = ((Addr, Addr, u16, u8), Agg);
-        let pick = |rows: &mut Vec<Row>, order: &dyn Fn(&Row, &Row) -> std::cmp::Ordering| -> Vec<RejectedFlow> {
-            if top > 0 && rows.len() > top {
-                rows.select_nth_unstable_by(top - 1, order);
-            }
-            let mut head: Vec<&Row> = rows.iter().take(top).collect();
-            head.sort_by(|a, b| order(a, b));
-            head.into_iter().map(to_row).collect()
-        };
-        let first = |r: &Row| (r.1.first.map(|f| f.0), r.0);
-        let by_bytes = pick(&mut rows, &|a, b| {
-            (b.1.bytes, b.1.packets).cmp(&(a.1.bytes, a.1.packets)).then_with(|| first(a).cmp(&first(b)))
-        });
-        let by_packets = pick(&mut rows, &|a, b| {
-            (b.1.packets, b.1.bytes).cmp(&(a.1.packets, a.1.bytes)).then_with(|| first(a).cmp(&first(b)))
-        });
-        (by_bytes, by_packets)
+        (
+            by_bytes.into_sorted().into_iter().map(to_row).collect(),
+            by_packets.into_sorted().into_iter().map(to_row).collect(),
+        )
     }
 
     /// Rejected flows whose reverse was accepted within the time window, in file order.
     fn asymmetric_pairs(&self) -> Vec<(FlowKey, Rejected, Seen)> {
         let slack = self.settings.window_slack;
-        let mut out: Vec<(FlowKey, Rejected, Seen)> = self
-            .rejected
+        let rejected: Vec<(FlowKey, &Rejected)> = self.rejected.iter().collect();
+        let reverses: Vec<FlowKey> = rejected.iter().map(|(k, _)| k.reversed()).collect();
+        let accepted = self.accepted.get_many(&reverses);
+        let mut out: Vec<(FlowKey, Rejected, Seen)> = rejected
             .iter()
-            .filter_map(|(k, r)| {
-                let a = self.accepted.get(&k.reversed())?;
+            .zip(accepted)
+            .filter_map(|((k, r), a)| {
+                let a = a?;
                 let overlaps = u64::from(r.start) <= u64::from(a.end).saturating_add(slack)
                     && u64::from(a.start) <= u64::from(r.end).saturating_add(slack);
-                overlaps.then_some((k, *r, *a))
+                overlaps.then_some((*k, **r, *a))
             })
             .collect();
         out.sort_by_key(|(k, r, _)| (r.at, *k));
         out
     }
 
-    /// Computes the tables once (each walks the flow maps).
-    pub fn results(&self) -> Results {
+    /// Applies the records still waiting in the flow tables and counts the untracked ones;
+    /// `limit_reached`, the totals and the tables are final after it.
+    pub fn settle(&mut self) {
+        self.accepted.flush();
+        self.rejected.flush();
+        self.totals.untracked = self.accepted.untracked() + self.rejected.untracked();
+    }
+
+    /// Computes the tables once (each walks the flow maps, after the records still waiting
+    /// in them are applied).
+    pub fn results(&mut self) -> Results {
+        self.settle();
         let (top_by_bytes, top_by_packets) = self.top_rejected();
         Results { categories: self.category_summaries(), top_by_bytes, top_by_packets, pairs: self.asymmetric_pairs() }
     }
@@ -913,14 +963,12 @@ impl Aggregator {
                 )
             })
             .collect();
-        // The largest rejected 5-tuples as evidence: a partial selection, not a full sort.
-        let mut firsts: Vec<(FlowKey, &Rejected)> = self.rejected.iter().collect();
-        let order = |a: &(FlowKey, &Rejected), b: &(FlowKey, &Rejected)| (b.1.bytes, a.1.at).cmp(&(a.1.bytes, b.1.at));
-        if firsts.len() > 3 {
-            firsts.select_nth_unstable_by(2, order);
-            firsts.truncate(3);
+        // The largest rejected 5-tuples as evidence, kept while the flows stream by.
+        let mut largest = TopN::new(3);
+        for (k, r) in self.rejected.iter() {
+            largest.offer((std::cmp::Reverse(r.bytes), r.at), (k, r));
         }
-        firsts.sort_by(order);
+        let firsts = largest.into_sorted();
         let evidence =
             firsts.iter().map(|(k, r)| Evidence::new(self.location(r.at), self.describe_rejected(k, r))).collect();
         out.push(Finding {
@@ -993,6 +1041,61 @@ fn endpoint(a: Addr, port: u16, protocol: u8) -> String {
 }
 
 /// A line as evidence text: lossy UTF-8, cut at 300 bytes.
+/// The `n` smallest items by key, kept in a bounded heap while items stream by; keys must
+/// be distinct for the result not to depend on the order of offers.
+struct TopN<K: Ord, T> {
+    n: usize,
+    heap: std::collections::BinaryHeap<Ranked<K, T>>,
+}
+
+/// An item ordered by its key alone.
+struct Ranked<K, T>(K, T);
+
+impl<K: Ord, T> PartialEq for Ranked<K, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<K: Ord, T> Eq for Ranked<K, T> {}
+
+impl<K: Ord, T> PartialOrd for Ranked<K, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K: Ord, T> Ord for Ranked<K, T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl<K: Ord, T> TopN<K, T> {
+    fn new(n: usize) -> Self {
+        TopN { n, heap: std::collections::BinaryHeap::new() }
+    }
+
+    fn offer(&mut self, key: K, item: T) {
+        if self.n == 0 {
+            return;
+        }
+        if self.heap.len() == self.n {
+            // Full: only an item better than the worst kept gets in.
+            if self.heap.peek().is_some_and(|worst| key >= worst.0) {
+                return;
+            }
+            self.heap.pop();
+        }
+        self.heap.push(Ranked(key, item));
+    }
+
+    /// The kept items, best (smallest key) first.
+    fn into_sorted(self) -> Vec<T> {
+        self.heap.into_sorted_vec().into_iter().map(|r| r.1).collect()
+    }
+}
+
 pub(crate) fn excerpt(line: &[u8]) -> String {
     let cut = &line[..line.len().min(300)];
     let mut s = String::from_utf8_lossy(cut).into_owned();

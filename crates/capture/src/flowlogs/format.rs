@@ -113,6 +113,24 @@ impl Slot {
     }
 }
 
+/// The slots of the default (version 2) format, the one most logs use.
+pub(crate) const DEFAULT_SLOTS: &[Slot] = &[
+    Slot::Version,
+    Slot::Ignore,
+    Slot::InterfaceId,
+    Slot::SrcAddr,
+    Slot::DstAddr,
+    Slot::SrcPort,
+    Slot::DstPort,
+    Slot::Protocol,
+    Slot::Packets,
+    Slot::Bytes,
+    Slot::Start,
+    Slot::End,
+    Slot::Action,
+    Slot::LogStatus,
+];
+
 /// The fields an analysis of rejected flows cannot do without.
 pub const REQUIRED_FIELDS: &[&str] = &["srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action"];
 
@@ -121,6 +139,8 @@ pub const REQUIRED_FIELDS: &[&str] = &["srcaddr", "dstaddr", "srcport", "dstport
 pub struct Format {
     names: Vec<String>,
     slots: Vec<Slot>,
+    /// The slots are those of the default format (the parser has a fast path for it).
+    default_slots: bool,
     /// Where the layout came from, for messages.
     pub origin: FormatOrigin,
 }
@@ -160,13 +180,19 @@ impl std::error::Error for FormatError {}
 
 impl Format {
     /// The default version 2 layout.
+    /// Whether columns decode as in the default format (names may differ in ignored columns).
+    pub fn has_default_slots(&self) -> bool {
+        self.default_slots
+    }
+
     pub fn default_v2(origin: FormatOrigin) -> Format {
         Format::from_names(DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect(), origin)
     }
 
     fn from_names(names: Vec<String>, origin: FormatOrigin) -> Format {
         let slots = names.iter().map(|n| Slot::of(n)).collect();
-        Format { names, slots, origin }
+        let default_slots = slots == DEFAULT_SLOTS;
+        Format { names, slots, default_slots, origin }
     }
 
     /// Parses a field list as written in a header (`version account-id ...`) or in the

@@ -23,10 +23,8 @@ use analysis::{Aggregator, At};
 const CHUNK: usize = 1 << 18;
 /// The longest line accepted: flow-log records are a few hundred bytes even with every field.
 pub const MAX_LINE: usize = 1 << 16;
-/// Records aggregated together (see `Aggregator::batch`).
-const BATCH: usize = 32;
-/// A parsed record, where it was read, and its text.
-type Parsed<'a> = (parse::Record<'a>, At, &'a [u8]);
+/// Bytes asked for per read.
+const READ: usize = 1 << 16;
 /// Malformed lines kept per file as examples (all are counted).
 const MALFORMED_EXAMPLES: usize = 5;
 
@@ -202,7 +200,10 @@ impl FlowlogAnalyzer {
         let mut buf = vec![0u8; CHUNK];
         let mut filled = 0usize;
         loop {
-            let n = match input.read(&mut buf[filled..]) {
+            // Read in slices that stay in the L2 cache until they are parsed (the flow tables
+            // evict a whole buffer's worth).
+            let end = (filled + READ).min(buf.len());
+            let n = match input.read(&mut buf[filled..end]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -221,22 +222,13 @@ impl FlowlogAnalyzer {
             filled += n;
             let mut start = 0;
             if let Some(last_nl) = memchr::memrchr(b'\n', &buf[scan_from..filled]).map(|i| i + scan_from) {
-                // Records are aggregated in batches so that their table lookups overlap.
-                let mut batch: Vec<Parsed<'_>> = Vec::with_capacity(BATCH);
                 for nl in memchr::memchr_iter(b'\n', &buf[..=last_nl]) {
-                    if let Some(p) = self.line(state, &buf[start..nl], false) {
-                        batch.push(p);
-                        if batch.len() == BATCH {
-                            self.agg.batch(&batch);
-                            batch.clear();
-                        }
-                    }
+                    self.line(state, &buf[start..nl], false);
                     start = nl + 1;
                     if state.stop {
                         break;
                     }
                 }
-                self.agg.batch(&batch);
                 if state.stop {
                     return;
                 }
@@ -252,9 +244,7 @@ impl FlowlogAnalyzer {
             }
         }
         if filled > 0 && !state.skipping {
-            if let Some(p) = self.line(state, &buf[..filled], true) {
-                self.agg.batch(&[p]);
-            }
+            self.line(state, &buf[..filled], true);
         }
     }
 
@@ -275,38 +265,38 @@ impl FlowlogAnalyzer {
     }
 
     #[inline]
-    fn line<'a>(&mut self, state: &mut FileState, raw: &'a [u8], unterminated: bool) -> Option<Parsed<'a>> {
+    fn line(&mut self, state: &mut FileState, raw: &[u8], unterminated: bool) {
         if state.skipping {
             // The tail of a too-long line, already counted.
             state.skipping = false;
-            return None;
+            return;
         }
         state.summary.lines += 1;
         let line_no = state.summary.lines;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.iter().all(|b| *b == b' ' || *b == b'\t') {
             state.summary.blank += 1;
-            return None;
+            return;
         }
         let Some(format) = &state.format else {
             return self.first_line(state, line, line_no, unterminated);
         };
-        match parse::parse_line(format, line) {
-            Ok(rec) => Some((rec, At::new(state.file, line_no), line)),
+        let mut rec = parse::Record::default();
+        match parse::parse_line_into(format, line, &mut rec) {
+            Ok(()) => self.agg.record(&rec, At::new(state.file, line_no), line),
             Err(e) => {
                 // A header in the middle: files concatenated with `cat` or `zcat`.
                 if let Some(h) = Format::parse_header(line) {
                     state.summary.headers += 1;
                     self.check_format(state, &h, line_no);
                     state.format = Some(h);
-                    return None;
+                    return;
                 }
                 let mut message = e.describe(format, line);
                 if unterminated {
                     message.push_str(" (the last line has no newline: the file looks truncated)");
                 }
                 self.malformed(state, line_no, message, line);
-                None
             }
         }
     }
@@ -314,18 +304,12 @@ impl FlowlogAnalyzer {
     /// The first non-blank line decides the format: a header, `--format-fields`, or a
     /// default-format record (14 fields starting with `2 `); otherwise reading stops.
     #[cold]
-    fn first_line<'a>(
-        &mut self,
-        state: &mut FileState,
-        line: &'a [u8],
-        line_no: u64,
-        unterminated: bool,
-    ) -> Option<Parsed<'a>> {
+    fn first_line(&mut self, state: &mut FileState, line: &[u8], line_no: u64, unterminated: bool) {
         if let Some(h) = Format::parse_header(line) {
             state.summary.headers += 1;
             self.check_format(state, &h, line_no);
             state.format = Some(h);
-            return None;
+            return;
         }
         let format = if let Some(given) = &self.format_fields {
             given.clone()
@@ -341,7 +325,7 @@ impl FlowlogAnalyzer {
                  the file was not read further"
             ));
             state.stop = true;
-            return None;
+            return;
         };
         self.check_format(state, &format, line_no);
         state.format = Some(format);
@@ -370,7 +354,8 @@ impl FlowlogAnalyzer {
     }
 
     /// Computes the findings and tables.
-    pub fn finish(self) -> FlowlogReport {
+    pub fn finish(mut self) -> FlowlogReport {
+        self.agg.settle();
         let mut findings: Vec<Finding> = Vec::new();
         for s in &self.summaries {
             if let Some(f) = file_finding(s) {

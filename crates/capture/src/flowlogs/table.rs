@@ -60,85 +60,391 @@ fn fold(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// Linear probing over `(key, value)` slots. The flow tables are much larger than the
-/// caches, so what costs is the number of cache lines a lookup touches: std's SwissTable
-/// touches the control bytes and then the bucket (two misses), a slot here is one line
-/// (sometimes two). Kept at most 5/8 full so probe runs stay short.
+#[inline(always)]
+fn hash(k: (u64, u64)) -> u64 {
+    fold(fold(k.0 ^ 0x243f_6a88_85a3_08d3, 0x9e37_79b9_7f4a_7c15) ^ k.1, 0xd6e8_feb8_6659_fd93)
+}
+
+/// A flow's value that can take in a later record of the same flow (the earlier one's
+/// first-record fields win), so records can be applied later than they were read.
+pub(crate) trait Merge: Copy {
+    fn merge(&mut self, later: &Self);
+}
+
+/// log2 of the number of partitions: the top hash bits pick one.
+const PART_BITS: u32 = 8;
+const PARTS: usize = 1 << PART_BITS;
+/// Records held per partition before they are applied together, at least; a partition
+/// holds up to half its entry count, so a drain finds most of the partition it touches in
+/// cache.
+const PENDING: usize = 128;
+/// And at most (with 256 partitions, 4M entries: 160 MB of 40-byte records).
+const MAX_PENDING: usize = 1 << 14;
+
+/// log2 of the entries per block of `Blocks`.
+const BLOCK_BITS: u32 = 10;
+
+/// A growable array in fixed blocks: growing never copies or re-touches what is stored
+/// (a `Vec` doubling copies everything into fresh pages, and page faults were a tenth of
+/// the run time with millions of flows).
+#[derive(Debug)]
+struct Blocks<T> {
+    blocks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Blocks<T> {
+    fn new() -> Self {
+        Blocks { blocks: Vec::new(), len: 0 }
+    }
+
+    #[inline]
+    fn push(&mut self, item: T) {
+        if self.len >> BLOCK_BITS == self.blocks.len() {
+            // The first block grows like a Vec, so small tables stay small.
+            let cap = if self.blocks.is_empty() { 16 } else { 1 << BLOCK_BITS };
+            self.blocks.push(Vec::with_capacity(cap));
+        }
+        if let Some(block) = self.blocks.last_mut() {
+            block.push(item);
+            self.len += 1;
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&T> {
+        self.blocks.get(i >> BLOCK_BITS)?.get(i & ((1 << BLOCK_BITS) - 1))
+    }
+
+    #[inline]
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.blocks.get_mut(i >> BLOCK_BITS)?.get_mut(i & ((1 << BLOCK_BITS) - 1))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.blocks.iter().flatten()
+    }
+}
+
+/// How many records ahead of the write position `Waiting` loads its buffer.
+const AHEAD: usize = 6;
+
+/// The records waiting in a partition, in input order. The buffer is reused from one drain
+/// to the next, and the line a few records ahead of the write position is loaded while
+/// writing: with 256 partitions each write starting a new line would otherwise wait for
+/// that line to come from memory (the stores filled up and stalled the parser).
+#[derive(Debug)]
+struct Waiting<V> {
+    buf: Vec<((u64, u64), V)>,
+    len: usize,
+}
+
+impl<V: Copy> Waiting<V> {
+    fn new() -> Self {
+        Waiting { buf: Vec::new(), len: 0 }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, item: ((u64, u64), V)) {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => *slot = item,
+            None => self.buf.push(item),
+        }
+        self.len += 1;
+        if let Some(ahead) = self.buf.get(self.len + AHEAD) {
+            std::hint::black_box(ahead.0 .0);
+        }
+    }
+
+    fn as_slice(&self) -> &[((u64, u64), V)] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Room for `limit` records without growing (a fresh buffer: growing this one would copy
+    /// it), of the next power of two so that a slowly rising limit does not replace it at
+    /// every drain.
+    fn provide(&mut self, limit: usize) {
+        if self.buf.capacity() < limit && self.len == 0 {
+            self.buf = Vec::with_capacity(limit.next_power_of_two());
+        }
+    }
+}
+
+/// One partition: entries stored densely in arrival order, found through an index of
+/// 8-byte slots (entry number and 32 hash bits, linear probing, at most 3/4 full), plus the
+/// records waiting to be applied, in input order. Dense entries waste no memory on empty
+/// slots and grow without rehashing (only the small index is rebuilt), which keeps a
+/// partition within the L2 cache and the page faults of a large table down.
+#[derive(Debug)]
+struct Part<V> {
+    entries: Blocks<((u64, u64), V)>,
+    /// 0: empty; else (entry number + 1) << 32 | the hash's low 32 bits.
+    index: Vec<u64>,
+    /// 64 - log2(index.len()): the slot is the hash's bits below the partition bits.
+    shift: u32,
+    pending: Waiting<V>,
+    /// Whether the partition is in `V4Table::dirty`.
+    listed: bool,
+    /// How many records may wait before they are applied.
+    limit: usize,
+}
+
+impl<V: Merge> Part<V> {
+    fn new() -> Self {
+        Part {
+            entries: Blocks::new(),
+            index: Vec::new(),
+            shift: 64,
+            pending: Waiting::new(),
+            listed: false,
+            limit: PENDING,
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, h: u64) -> usize {
+        ((h << PART_BITS) >> self.shift) as usize
+    }
+
+    /// `Ok(entry number)` of `k`, or `Err(empty slot)` where it would go (the index is
+    /// never full).
+    #[inline]
+    fn find(&self, k: (u64, u64), h: u64) -> Result<usize, usize> {
+        let mask = self.index.len() - 1;
+        let mut i = self.slot(h);
+        loop {
+            let s = self.index[i];
+            if s == 0 {
+                return Err(i);
+            }
+            if s as u32 == h as u32 {
+                let e = (s >> 32) as usize - 1;
+                if self.entries.get(e).is_some_and(|(key, _)| *key == k) {
+                    return Ok(e);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn get(&self, k: (u64, u64), h: u64) -> Option<&V> {
+        if self.index.is_empty() {
+            return None;
+        }
+        self.find(k, h).ok().and_then(|e| self.entries.get(e)).map(|(_, v)| v)
+    }
+
+    /// Room in the index for `extra` more entries at most 3/4 full (probing compares the
+    /// 32 hash bits first, and eight slots share a cache line, so long runs stay cheap).
+    fn reserve(&mut self, extra: usize) {
+        let need = self.entries.len + extra;
+        if need * 4 <= self.index.len() * 3 {
+            return;
+        }
+        let mut cap = self.index.len().max(64);
+        while need * 4 > cap * 3 {
+            cap *= 2;
+        }
+        self.index = vec![0; cap];
+        self.shift = 64 - cap.trailing_zeros();
+        let mask = cap - 1;
+        for (e, (k, _)) in self.entries.iter().enumerate() {
+            let h = hash(*k);
+            let mut i = self.slot(h);
+            while self.index[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.index[i] = ((e as u64 + 1) << 32) | u64::from(h as u32);
+        }
+    }
+
+    /// Updates or inserts one record now (the index has room); returns whether it inserted
+    /// a new flow.
+    #[inline]
+    fn apply(&mut self, k: (u64, u64), h: u64, v: &V) -> bool {
+        match self.find(k, h) {
+            Ok(e) => {
+                if let Some((_, old)) = self.entries.get_mut(e) {
+                    old.merge(v);
+                }
+                false
+            }
+            Err(i) => {
+                self.index[i] = ((self.entries.len as u64 + 1) << 32) | u64::from(h as u32);
+                self.entries.push((k, *v));
+                true
+            }
+        }
+    }
+
+    /// Loads what the waiting records will look at before applying them, so that the cache
+    /// misses overlap instead of following one another: the index slots, then the entries
+    /// they point to (or the whole partition, front to back, when most of it will be
+    /// touched anyway: the hardware prefetches that).
+    fn touch(&self) {
+        if self.index.is_empty() {
+            return;
+        }
+        let mut any = 0u64;
+        if self.pending.len() * 4 >= self.entries.len {
+            for s in self.index.iter().step_by(8) {
+                any |= s;
+            }
+            for (k, _) in self.entries.iter() {
+                any |= k.0;
+            }
+        } else {
+            for (k, _) in self.pending.as_slice() {
+                any |= self.index[self.slot(hash(*k))];
+            }
+            for (k, _) in self.pending.as_slice() {
+                let s = self.index[self.slot(hash(*k))];
+                if let Some((key, _)) = (s >> 32).checked_sub(1).and_then(|e| self.entries.get(e as usize)) {
+                    any |= key.0;
+                }
+            }
+        }
+        std::hint::black_box(any);
+    }
+
+    /// Applies the pending records in input order; returns how many new flows they made.
+    /// When the table is `full`, records of flows it does not hold are not inserted but
+    /// counted in `untracked`.
+    fn drain(&mut self, full: bool, untracked: &mut u64) -> usize {
+        let before = self.entries.len;
+        if !full {
+            self.reserve(self.pending.len());
+        }
+        self.touch();
+        let pending = std::mem::replace(&mut self.pending, Waiting::new());
+        for (k, v) in pending.as_slice() {
+            let h = hash(*k);
+            if full {
+                let found = if self.index.is_empty() { Err(0) } else { self.find(*k, h) };
+                match found {
+                    Ok(e) => {
+                        if let Some((_, old)) = self.entries.get_mut(e) {
+                            old.merge(v);
+                        }
+                    }
+                    Err(_) => *untracked += 1,
+                }
+            } else {
+                self.apply(*k, h, v);
+            }
+        }
+        self.pending = pending;
+        self.pending.clear();
+        self.limit = (self.entries.len / 2).clamp(PENDING, MAX_PENDING);
+        self.pending.provide(self.limit);
+        self.entries.len - before
+    }
+}
+
+/// IPv4 flows in partitions. Records are not applied one by one: that costs a cache and TLB
+/// miss each once the table outgrows the caches. They wait in their partition and are
+/// applied a batch at a time, so the misses overlap and stay within one partition's pages.
+/// Exact, as record-by-record insertion in input order: a record is buffered only while
+/// every buffered record is sure to fit under the flow limit; otherwise everything waiting
+/// is applied first. Once the table holds the limit it is full for good (entries are never
+/// removed), so from then on records are buffered again and applied as updates, or
+/// counted as untracked when their flow is not in the table.
 #[derive(Debug)]
 struct V4Table<V> {
-    slots: Vec<Option<((u64, u64), V)>>,
+    parts: Vec<Part<V>>,
+    /// Applied entries.
     len: usize,
-    /// 64 - log2(slots.len()): the index is the hash's top bits.
-    shift: u32,
+    /// Records waiting in partitions.
+    pending: usize,
+    /// Partitions that may have records waiting, so flushing does not walk all of them.
+    dirty: Vec<u32>,
+    /// The table reached the flow limit: waiting records only update.
+    full: bool,
+    /// Records not applied because their flow was new and the table full.
+    untracked: u64,
 }
 
 impl<V> Default for V4Table<V> {
     fn default() -> Self {
-        V4Table { slots: Vec::new(), len: 0, shift: 64 }
+        V4Table { parts: Vec::new(), len: 0, pending: 0, dirty: Vec::new(), full: false, untracked: 0 }
     }
 }
 
-impl<V> V4Table<V> {
+impl<V: Merge> V4Table<V> {
     #[inline(always)]
-    fn index(&self, k: (u64, u64)) -> usize {
-        let h = fold(fold(k.0 ^ 0x243f_6a88_85a3_08d3, 0x9e37_79b9_7f4a_7c15) ^ k.1, 0xd6e8_feb8_6659_fd93);
-        (h >> self.shift) as usize
+    fn part_of(h: u64) -> usize {
+        (h >> (64 - PART_BITS)) as usize
     }
 
-    /// The slot holding `k`, or the empty slot where it would go.
-    #[inline]
-    fn find(&self, k: (u64, u64)) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = self.index(k);
-        loop {
-            match &self.slots[i] {
-                Some((key, _)) if *key != k => i = (i + 1) & mask,
-                _ => return i,
-            }
-        }
-    }
-
-    #[inline]
     fn get(&self, k: (u64, u64)) -> Option<&V> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        self.slots[self.find(k)].as_ref().map(|(_, v)| v)
+        debug_assert_eq!(self.pending, 0, "flow table read before flush");
+        let h = hash(k);
+        self.parts.get(Self::part_of(h))?.get(k, h)
     }
 
-    fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(1024);
-        let old = std::mem::replace(&mut self.slots, std::iter::repeat_with(|| None).take(cap).collect());
-        self.shift = 64 - cap.trailing_zeros();
-        for (k, v) in old.into_iter().flatten() {
-            let i = self.find(k);
-            self.slots[i] = Some((k, v));
+    /// The entries of many keys. Looked up in hash order, which is memory order within
+    /// each partition: one key after another would cost a cache and TLB miss each.
+    fn get_many(&self, keys: &[(u64, u64)]) -> Vec<Option<&V>> {
+        debug_assert_eq!(self.pending, 0, "flow table read before flush");
+        let mut order: Vec<(u64, u32)> = keys.iter().enumerate().map(|(i, k)| (hash(*k), i as u32)).collect();
+        order.sort_unstable();
+        let mut out = vec![None; keys.len()];
+        for (h, i) in order {
+            let k = keys[i as usize];
+            out[i as usize] = self.parts.get(Self::part_of(h)).and_then(|p| p.get(k, h));
         }
+        out
     }
 
-    #[inline]
-    fn upsert(&mut self, k: (u64, u64), max: usize, update: impl FnOnce(&mut V), make: impl FnOnce() -> V) -> bool {
-        if !self.slots.is_empty() {
-            let i = self.find(k);
-            if let Some((_, v)) = &mut self.slots[i] {
-                update(v);
-                return true;
+    /// Applies every waiting record.
+    fn flush(&mut self) {
+        for p in std::mem::take(&mut self.dirty) {
+            if let Some(part) = self.parts.get_mut(p as usize) {
+                part.listed = false;
+                self.pending -= part.pending.len();
+                self.len += part.drain(self.full, &mut self.untracked);
             }
         }
-        if self.len >= max {
-            return false;
+    }
+
+    /// Adds one record of flow `k`; when the table holds `room` flows and `k` is new, the
+    /// record is counted in `untracked` instead (possibly later, when it is applied).
+    #[inline]
+    fn add(&mut self, k: (u64, u64), v: V, room: usize) {
+        if self.parts.is_empty() {
+            self.parts = std::iter::repeat_with(Part::new).take(PARTS).collect();
         }
-        if (self.len + 1) * 8 > self.slots.len() * 5 {
-            self.grow();
+        if !self.full && self.len + self.pending >= room {
+            // This record might not fit: settle what is waiting to know.
+            self.flush();
+            self.full = self.len >= room;
         }
-        let i = self.find(k);
-        self.slots[i] = Some((k, make()));
-        self.len += 1;
-        true
+        let h = hash(k);
+        let p = Self::part_of(h);
+        let part = &mut self.parts[p];
+        if !part.listed {
+            part.listed = true;
+            self.dirty.push(p as u32);
+        }
+        part.pending.push((k, v));
+        self.pending += 1;
+        if part.pending.len() >= part.limit {
+            self.pending -= part.pending.len();
+            self.len += part.drain(self.full, &mut self.untracked);
+        }
     }
 
     fn iter(&self) -> impl Iterator<Item = ((u64, u64), &V)> + '_ {
-        self.slots.iter().flatten().map(|(k, v)| (*k, v))
+        debug_assert_eq!(self.pending, 0, "flow table read before flush");
+        self.parts.iter().flat_map(|p| p.entries.iter().map(|(k, v)| (*k, v)))
     }
 }
 
@@ -146,11 +452,12 @@ impl<V> V4Table<V> {
 pub(crate) struct FlowTable<V> {
     v4: V4Table<V>,
     v6: Map<FlowKey, V>,
+    v6_untracked: u64,
 }
 
 impl<V> Default for FlowTable<V> {
     fn default() -> Self {
-        FlowTable { v4: V4Table::default(), v6: Map::default() }
+        FlowTable { v4: V4Table::default(), v6: Map::default(), v6_untracked: 0 }
     }
 }
 
@@ -174,9 +481,14 @@ fn unpack((a, b): (u64, u64)) -> FlowKey {
     }
 }
 
-impl<V> FlowTable<V> {
+impl<V: Merge> FlowTable<V> {
     pub(crate) fn len(&self) -> usize {
-        self.v4.len + self.v6.len()
+        self.v4.len + self.v4.pending + self.v6.len()
+    }
+
+    /// Applies every record still waiting; `get` and `iter` see only applied records.
+    pub(crate) fn flush(&mut self) {
+        self.v4.flush();
     }
 
     #[inline]
@@ -187,41 +499,48 @@ impl<V> FlowTable<V> {
         }
     }
 
-    /// Updates the entry of `k`, or inserts `make()` when there is none and the table holds
-    /// fewer than `max` entries; one hash lookup either way. Returns false when the table was
-    /// full and `k` new (the caller counts it as untracked).
+    /// The entries of many keys, in the order given (see `V4Table::get_many`).
+    pub(crate) fn get_many(&self, keys: &[FlowKey]) -> Vec<Option<&V>> {
+        let packed: Vec<(u64, u64)> = keys.iter().filter_map(pack).collect();
+        let mut v4 = self.v4.get_many(&packed).into_iter();
+        keys.iter().map(|k| if pack(k).is_some() { v4.next().flatten() } else { self.v6.get(k) }).collect()
+    }
+
+    /// Adds one record of flow `k`: merged into the flow's entry, or a new entry when the
+    /// table holds fewer than `max` flows, else counted as untracked. The record may be
+    /// applied later (`flush`).
     #[inline]
-    pub(crate) fn upsert(
-        &mut self,
-        k: FlowKey,
-        max: usize,
-        update: impl FnOnce(&mut V),
-        make: impl FnOnce() -> V,
-    ) -> bool {
+    pub(crate) fn add(&mut self, k: FlowKey, max: usize, v: V) {
         match pack(&k) {
             Some(p) => {
                 let room = max.saturating_sub(self.v6.len());
-                self.v4.upsert(p, room, update, make)
+                self.v4.add(p, v, room);
             }
             None => {
-                use std::collections::hash_map::Entry;
-                let full = self.len() >= max;
-                match self.v6.entry(k) {
-                    Entry::Occupied(mut o) => {
-                        update(o.get_mut());
-                        true
-                    }
-                    Entry::Vacant(_) if full => false,
-                    Entry::Vacant(v) => {
-                        v.insert(make());
-                        true
+                if let Some(old) = self.v6.get_mut(&k) {
+                    old.merge(&v);
+                    return;
+                }
+                if self.len() >= max {
+                    // Waiting IPv4 records may be updates rather than new flows.
+                    self.v4.flush();
+                    if self.len() >= max {
+                        self.v6_untracked += 1;
+                        return;
                     }
                 }
+                self.v6.insert(k, v);
             }
         }
     }
 
-    /// Every entry, IPv4 first (map order: callers sort).
+    /// Records not kept because their flow was new and the table full (after `flush`).
+    pub(crate) fn untracked(&self) -> u64 {
+        debug_assert_eq!(self.v4.pending, 0, "flow table read before flush");
+        self.v4.untracked + self.v6_untracked
+    }
+
+    /// Every applied entry, IPv4 first (map order: callers sort).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (FlowKey, &V)> + '_ {
         self.v4.iter().map(|(p, v)| (unpack(p), v)).chain(self.v6.iter().map(|(k, v)| (*k, v)))
     }
@@ -230,6 +549,29 @@ impl<V> FlowTable<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A test value: the first record's tag and the number of records.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Count {
+        first: u32,
+        n: u32,
+    }
+
+    impl Merge for Count {
+        fn merge(&mut self, later: &Self) {
+            self.n += later.n;
+        }
+    }
+
+    fn one(first: u32) -> Count {
+        Count { first, n: 1 }
+    }
+
+    fn sorted(t: &FlowTable<Count>) -> Vec<(FlowKey, Count)> {
+        let mut v: Vec<(FlowKey, Count)> = t.iter().map(|(k, v)| (k, *v)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
 
     #[test]
     fn v4_keys_round_trip_and_v6_stays_apart() {
@@ -242,17 +584,19 @@ mod tests {
             protocol: 17,
         };
         let k6 = FlowKey { src: Addr(1), dst: Addr(2), src_port: 1, dst_port: 2, protocol: 6 };
-        assert!(t.upsert(k4, 2, |_| unreachable!(), || 1));
-        assert!(t.upsert(k6, 2, |_| unreachable!(), || 2));
+        t.add(k4, 2, one(1));
+        t.add(k6, 2, one(2));
         assert_eq!(t.len(), 2);
-        assert_eq!(t.get(&k4), Some(&1));
-        assert_eq!(t.get(&k4.reversed()), None);
-        assert!(t.upsert(k6, 2, |v| *v += 1, || unreachable!()));
+        t.add(k6, 2, one(3));
         // Full: a new key is refused, an existing one still updated.
-        assert!(!t.upsert(k4.reversed(), 2, |_| unreachable!(), || 9));
-        assert!(t.upsert(k4, 2, |v| *v += 10, || unreachable!()));
-        let all: Vec<(FlowKey, i32)> = t.iter().map(|(k, v)| (k, *v)).collect();
-        assert_eq!(all, vec![(k4, 11), (k6, 3)]);
+        t.add(k4.reversed(), 2, one(4));
+        t.add(k4, 2, one(5));
+        t.flush();
+        assert_eq!(t.untracked(), 1);
+        assert_eq!(t.get(&k4), Some(&Count { first: 1, n: 2 }));
+        assert_eq!(t.get(&k4.reversed()), None);
+        let all: Vec<(FlowKey, Count)> = t.iter().map(|(k, v)| (k, *v)).collect();
+        assert_eq!(all, vec![(k4, Count { first: 1, n: 2 }), (k6, Count { first: 2, n: 2 })]);
     }
 
     #[test]
@@ -260,15 +604,69 @@ mod tests {
         let mut t = FlowTable::default();
         let key =
             |i: u32| FlowKey { src: Addr::v4(i), dst: Addr::v4(!i), src_port: i as u16, dst_port: 53, protocol: 17 };
-        for i in 0..10_000u32 {
-            assert!(t.upsert(key(i), usize::MAX, |_| unreachable!(), || i));
+        for round in 0..3 {
+            for i in 0..100_000u32 {
+                t.add(key(i), usize::MAX, one(i + round));
+            }
         }
-        for i in 0..10_000u32 {
-            assert!(t.upsert(key(i), usize::MAX, |v| *v += 1, || unreachable!()));
+        t.flush();
+        assert_eq!(t.untracked(), 0);
+        assert_eq!(t.len(), 100_000);
+        assert!((0..100_000u32).all(|i| t.get(&key(i)) == Some(&Count { first: i, n: 3 })));
+        assert_eq!(t.get(&key(100_000)), None);
+        assert_eq!(t.iter().count(), 100_000);
+    }
+
+    /// The buffered, partitioned table gives exactly what applying records one by one in
+    /// input order gives, including which flows get in under the limit and which records
+    /// are refused.
+    #[test]
+    fn same_as_record_by_record_under_every_limit() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for (flows, records, max) in
+            [(50, 400, 10), (3_000, 20_000, 1_000), (3_000, 20_000, 2_999), (20_000, 60_000, 19_990), (500, 5_000, 0)]
+        {
+            let keys: Vec<FlowKey> = (0..flows)
+                .map(|i: u32| {
+                    let r = next();
+                    let (src, dst) = if r % 7 == 0 {
+                        (Addr(u128::from(r) << 64 | u128::from(i)), Addr(2))
+                    } else {
+                        (Addr::v4(r as u32), Addr::v4(i))
+                    };
+                    FlowKey { src, dst, src_port: (r >> 32) as u16, dst_port: 443, protocol: 6 }
+                })
+                .collect();
+            let mut table = FlowTable::default();
+            let mut reference: std::collections::HashMap<FlowKey, Count> = Default::default();
+            let mut untracked = 0u64;
+            for n in 0..records {
+                let k = keys[(next() % u64::from(flows)) as usize];
+                let full = reference.len() >= max;
+                match reference.entry(k) {
+                    std::collections::hash_map::Entry::Occupied(mut c) => {
+                        c.get_mut().n += 1;
+                    }
+                    std::collections::hash_map::Entry::Vacant(_) if full => {
+                        untracked += 1;
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(one(n));
+                    }
+                }
+                table.add(k, max, one(n));
+            }
+            table.flush();
+            assert_eq!(table.untracked(), untracked, "max {max}");
+            let mut want: Vec<(FlowKey, Count)> = reference.into_iter().collect();
+            want.sort_by_key(|(k, _)| *k);
+            assert_eq!(sorted(&table), want, "max {max}");
         }
-        assert_eq!(t.len(), 10_000);
-        assert!((0..10_000u32).all(|i| t.get(&key(i)) == Some(&(i + 1))));
-        assert_eq!(t.get(&key(10_000)), None);
-        assert_eq!(t.iter().count(), 10_000);
     }
 }
