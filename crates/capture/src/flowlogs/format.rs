@@ -21,23 +21,10 @@ pub const DEFAULT_FIELDS: &[&str] = &[
     "log-status",
 ];
 
-/// Every field AWS documents (versions 2 to 8); a header naming only these is recognised
-/// as a header, and anything else in a header is kept as an ignored column.
-pub const KNOWN_FIELDS: &[&str] = &[
-    "version",
-    "account-id",
-    "interface-id",
-    "srcaddr",
-    "dstaddr",
-    "srcport",
-    "dstport",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "log-status",
+/// The fields AWS documents beyond the default ones (versions 3 to 8); a header naming
+/// only default and these fields is recognised as a header, and anything else in a header
+/// is kept as an ignored column.
+pub const EXTRA_FIELDS: &[&str] = &[
     "vpc-id",
     "subnet-id",
     "instance-id",
@@ -67,6 +54,11 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "resource-id",
     "encryption-status",
 ];
+
+/// Whether AWS documents a field of this name.
+fn is_known_field(name: &str) -> bool {
+    DEFAULT_FIELDS.contains(&name) || EXTRA_FIELDS.contains(&name)
+}
 
 /// What the parser does with one column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,24 +104,6 @@ impl Slot {
         }
     }
 }
-
-/// The slots of the default (version 2) format, the one most logs use.
-pub(crate) const DEFAULT_SLOTS: &[Slot] = &[
-    Slot::Version,
-    Slot::Ignore,
-    Slot::InterfaceId,
-    Slot::SrcAddr,
-    Slot::DstAddr,
-    Slot::SrcPort,
-    Slot::DstPort,
-    Slot::Protocol,
-    Slot::Packets,
-    Slot::Bytes,
-    Slot::Start,
-    Slot::End,
-    Slot::Action,
-    Slot::LogStatus,
-];
 
 /// The fields an analysis of rejected flows cannot do without.
 pub const REQUIRED_FIELDS: &[&str] = &["srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action"];
@@ -190,8 +164,8 @@ impl Format {
     }
 
     fn from_names(names: Vec<String>, origin: FormatOrigin) -> Format {
-        let slots = names.iter().map(|n| Slot::of(n)).collect();
-        let default_slots = slots == DEFAULT_SLOTS;
+        let slots: Vec<Slot> = names.iter().map(|n| Slot::of(n)).collect();
+        let default_slots = slots.iter().copied().eq(DEFAULT_FIELDS.iter().map(|n| Slot::of(n)));
         Format { names, slots, default_slots, origin }
     }
 
@@ -224,7 +198,7 @@ impl Format {
         let mut known = 0;
         for token in text.split_ascii_whitespace() {
             let name = token.strip_prefix("${").and_then(|t| t.strip_suffix('}')).unwrap_or(token);
-            if KNOWN_FIELDS.contains(&name) {
+            if is_known_field(name) {
                 known += 1;
             } else if !name.starts_with(|c: char| c.is_ascii_lowercase())
                 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -277,7 +251,7 @@ impl Format {
 
     /// Field names not documented by AWS (kept as ignored columns).
     pub fn unknown_fields(&self) -> Vec<&str> {
-        self.names.iter().map(String::as_str).filter(|n| !KNOWN_FIELDS.contains(n)).collect()
+        self.names.iter().map(String::as_str).filter(|n| !is_known_field(n)).collect()
     }
 
     /// The name of column `i` (0-based), for error messages.

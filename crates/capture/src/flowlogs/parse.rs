@@ -428,27 +428,13 @@ fn parse_fast<'a>(format: &Format, line: &'a [u8]) -> Option<Record<'a>> {
     (p == n).then_some(rec)
 }
 
-/// A run of up to 19 digits at `p` (always fits u64) ending at a space or the end of line.
+/// A number of up to 19 digits at `p` ending at a space or the end of line, and where it
+/// ends (the default format's decoder, shared).
 #[inline(always)]
-fn digits(line: &[u8], mut p: usize) -> Option<(u64, usize)> {
-    let start = p;
-    let mut v: u64 = 0;
-    while let Some(&b) = line.get(p) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        if p - start == 19 {
-            // A 20th digit may overflow: the tolerant path checks it.
-            return None;
-        }
-        v = v * 10 + u64::from(d);
-        p += 1;
-    }
-    if p == start || (p < line.len() && line[p] != b' ') {
-        return None;
-    }
-    Some((v, p))
+fn digits(line: &[u8], p: usize) -> Option<(u64, usize)> {
+    let mut c = Cursor { line, p };
+    let v = c.number()?;
+    Some((v, c.p))
 }
 
 /// The end of the field starting at `p`: eight bytes at a time (interface ids and account
@@ -456,7 +442,6 @@ fn digits(line: &[u8], mut p: usize) -> Option<(u64, usize)> {
 #[inline(always)]
 fn field_end(line: &[u8], mut p: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = line.get(p..p + 8) {
         let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { break };
         let x = u64::from_le_bytes(bytes) ^ (ONES * u64::from(b' '));
