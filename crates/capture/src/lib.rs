@@ -1,6 +1,7 @@
 //! Capture analysis: streams pcap/pcapng files (plain or gzip) and turns what the packets
 //! show (retransmissions, lost DNS answers, unanswered tunnel handshakes) into findings.
-#![forbid(unsafe_code)]
+// Denied, not forbidden: `flowlogs::table::prefetch` is the one exception, argued there.
+#![deny(unsafe_code)]
 
 pub mod analyze;
 mod classic;
