@@ -212,9 +212,10 @@ impl<V: Copy> Waiting<V> {
     }
 
     /// Room for `limit` records without growing while records are added, of the next power
-    /// of two so that a slowly rising limit does not grow it at every drain. Grown while
-    /// empty: nothing is copied, and a large buffer keeps its pages (the allocator remaps
-    /// them), where a fresh one would fault every page in again.
+    /// of two so that a slowly rising limit does not grow it at every drain. The buffer
+    /// itself grows (while empty) rather than being replaced: the allocator can extend it
+    /// in place or move a large one's pages, where a fresh buffer faults every page in
+    /// again (with the index grown in place too: 190 k page faults per run down to 148 k).
     fn provide(&mut self, limit: usize) {
         self.limit = limit as u32;
         if self.buf.capacity() < limit && self.len == 0 {
@@ -226,9 +227,9 @@ impl<V: Copy> Waiting<V> {
 
 /// One partition: entries stored densely in arrival order, found through an index of
 /// 8-byte slots (entry number and 32 hash bits, linear probing, at most 3/4 full); the
-/// records waiting to be applied are in a `Waiting` of the table. Dense entries waste no memory on empty
-/// slots and grow without rehashing (only the small index is rebuilt), which keeps a
-/// partition within the L2 cache and the page faults of a large table down.
+/// records waiting to be applied are in a `Waiting` of the table. Dense entries waste no
+/// memory on empty slots and grow without rehashing (only the small index is rebuilt),
+/// which keeps a partition small and the page faults of a large table down.
 #[derive(Debug)]
 struct Part<V> {
     entries: Blocks<((u64, u64), V)>,
@@ -289,8 +290,8 @@ impl<V: Merge> Part<V> {
         while need * 4 > cap * 3 {
             cap *= 2;
         }
-        // Rebuilt in the same allocation: its pages stay mapped (a fresh zeroed index
-        // would fault all of them in again at every doubling).
+        // Grown rather than replaced: the allocator can extend it or move a large one's
+        // pages, where a fresh zeroed index faulted all of them in again at every doubling.
         self.index.clear();
         self.index.resize(cap, 0);
         self.shift = 64 - cap.trailing_zeros();
