@@ -7,7 +7,7 @@ use netsleuth_model::{Confidence, Evidence, Finding, Location};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::parse::{Action, Addr, Direction, LogStatus, Record};
+use super::parse::{word_at, Action, Addr, Direction, LogStatus, Record};
 use super::rules;
 use super::table::{prefetch, FlowTable, Merge};
 
@@ -324,7 +324,7 @@ fn id_key(id: &[u8]) -> Option<IdKey> {
     if !(8..=24).contains(&n) {
         return None;
     }
-    let word = |at: usize| id.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes);
+    let word = |at: usize| word_at(id, at);
     Some([n as u64, word(0)?, word(n.saturating_sub(16))?, word(n - 8)?])
 }
 

@@ -166,8 +166,7 @@ impl<'a> Cursor<'a> {
     /// counts do); longer ones (timestamps) eight digits at a time.
     #[inline(always)]
     fn number(&mut self) -> Option<u64> {
-        if let Some(chunk) = self.line.get(self.p..self.p + 8) {
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+        if let Some(word) = word_at(self.line, self.p) {
             let n = (non_digits(word).trailing_zeros() / 8) as usize;
             if n.wrapping_sub(1) < 7 {
                 // One to seven digits, and the byte after them is in the word.
@@ -180,8 +179,7 @@ impl<'a> Cursor<'a> {
                 return None;
             }
             // Eight to fifteen digits (timestamps have ten): the rest is in the next word.
-            if let Some(next) = self.line.get(self.p + 8..self.p + 16) {
-                let next = u64::from_le_bytes(<[u8; 8]>::try_from(next).ok()?);
+            if let Some(next) = word_at(self.line, self.p + 8) {
                 let m = (non_digits(next).trailing_zeros() / 8) as usize;
                 if m < 8 {
                     if (next >> (8 * m)) as u8 != b' ' {
@@ -196,8 +194,7 @@ impl<'a> Cursor<'a> {
         }
         let start = self.p;
         let mut v: u64 = 0;
-        while let Some(chunk) = self.line.get(self.p..self.p + 8) {
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+        while let Some(word) = word_at(self.line, self.p) {
             if non_digits(word) != 0 {
                 break;
             }
@@ -318,23 +315,27 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The eight bytes of `line` at `i`.
+/// The eight bytes of `line` at `i`, as a little-endian word.
 #[inline(always)]
-fn word_at(line: &[u8], i: usize) -> Option<u64> {
+pub(super) fn word_at(line: &[u8], i: usize) -> Option<u64> {
     line.get(i..i + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes)
+}
+
+/// The high bit of the lowest byte of `word` that is a space, and maybe of bytes above it
+/// (borrows make false flags there, which `trailing_zeros` and `!= 0` never look at); zero
+/// when no byte is a space.
+#[inline(always)]
+fn space_flags(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (ONES * u64::from(b' '));
+    x.wrapping_sub(ONES) & !x & HIGH
 }
 
 /// Whether a field of 8 to 24 bytes has a space, from three overlapping words.
 #[inline(always)]
 fn has_space(field: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     let n = field.len();
-    let any = |at: usize| {
-        word_at(field, at).is_none_or(|w| {
-            let x = w ^ (ONES * u64::from(b' '));
-            x.wrapping_sub(ONES) & !x & HIGH != 0
-        })
-    };
+    let any = |at: usize| word_at(field, at).is_none_or(|w| space_flags(w) != 0);
     !(8..=24).contains(&n) || any(0) || any(n / 2 - 4) || any(n - 8)
 }
 
@@ -509,13 +510,8 @@ fn digits(line: &[u8], p: usize) -> Option<(u64, usize)> {
 /// ids are 12-21 bytes; a byte loop over them was the parser's hottest spot).
 #[inline(always)]
 fn field_end(line: &[u8], mut p: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    while let Some(chunk) = line.get(p..p + 8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { break };
-        let x = u64::from_le_bytes(bytes) ^ (ONES * u64::from(b' '));
-        // The lowest byte of `x` that is zero (a space) sets the lowest flagged bit; flags
-        // above it may be false, which `trailing_zeros` never looks at.
-        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(word) = word_at(line, p) {
+        let zero = space_flags(word);
         if zero != 0 {
             return p + (zero.trailing_zeros() / 8) as usize;
         }
