@@ -294,6 +294,120 @@ pub struct Results {
     pub top_by_bytes: Vec<RejectedFlow>,
     pub top_by_packets: Vec<RejectedFlow>,
     pairs: Vec<(FlowKey, Rejected, Seen)>,
+    tallies: [CategoryTally; 5],
+}
+
+/// One category's rejected flows grouped by source, destination, protocol and service port.
+#[derive(Debug, Default)]
+struct CategoryTally {
+    /// Most records first.
+    groups: Vec<CategoryGroup>,
+    /// Distinct source/destination pairs.
+    pairs: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CategoryGroup {
+    src: Addr,
+    dst: Addr,
+    protocol: u8,
+    /// The service port (0 for ESP).
+    port: u16,
+    records: u64,
+    packets: u64,
+    bytes: u64,
+    /// The group's first record, and the flow it belongs to.
+    first: At,
+    first_flow: FlowKey,
+}
+
+/// A categorised rejected flow, copied out of the table under its group key.
+#[derive(Debug, Clone, Copy)]
+struct Tagged<K> {
+    key: K,
+    records: u64,
+    packets: u64,
+    bytes: u64,
+    at: At,
+    /// Source and destination port of the flow.
+    ports: (u16, u16),
+}
+
+impl<K> Tagged<K> {
+    fn new(key: K, flow: &FlowKey, r: &Rejected) -> Self {
+        Tagged {
+            key,
+            records: r.records,
+            packets: r.packets,
+            bytes: r.bytes,
+            at: r.at,
+            ports: (flow.src_port, flow.dst_port),
+        }
+    }
+}
+
+/// Category, source, destination, protocol and service port of a flow not both IPv4.
+type WideGroup = (u8, Addr, Addr, u8, u16);
+
+/// A group key that sorts by category, then source and destination, then the rest.
+trait GroupKey: Ord + Copy {
+    fn group(self) -> WideGroup;
+}
+
+impl GroupKey for WideGroup {
+    fn group(self) -> WideGroup {
+        self
+    }
+}
+
+/// IPv4: category (bits 88-90), source, destination, protocol, service port in one integer.
+impl GroupKey for u128 {
+    fn group(self) -> WideGroup {
+        (
+            (self >> 88) as u8,
+            Addr::v4((self >> 56) as u32),
+            Addr::v4((self >> 24) as u32),
+            (self >> 16) as u8,
+            self as u16,
+        )
+    }
+}
+
+/// Sorts `flows` by group and adds each run (a group) and each distinct source/destination
+/// pair to its category.
+fn tally<K: GroupKey>(mut flows: Vec<Tagged<K>>, tallies: &mut [CategoryTally; 5]) {
+    flows.sort_unstable_by_key(|t| t.key);
+    let mut last_pair = None;
+    for run in flows.chunk_by(|a, b| a.key == b.key) {
+        let (cat, src, dst, protocol, port) = run[0].key.group();
+        let Some(t) = tallies.get_mut(usize::from(cat)) else { continue };
+        if last_pair != Some((cat, src, dst)) {
+            t.pairs += 1;
+            last_pair = Some((cat, src, dst));
+        }
+        let mut g = CategoryGroup {
+            src,
+            dst,
+            protocol,
+            port,
+            records: 0,
+            packets: 0,
+            bytes: 0,
+            first: run[0].at,
+            first_flow: FlowKey { src, dst, src_port: run[0].ports.0, dst_port: run[0].ports.1, protocol },
+        };
+        for f in run {
+            g.records += f.records;
+            g.packets = g.packets.saturating_add(f.packets);
+            g.bytes = g.bytes.saturating_add(f.bytes);
+            if f.at < g.first {
+                g.first = f.at;
+                g.first_flow.src_port = f.ports.0;
+                g.first_flow.dst_port = f.ports.1;
+            }
+        }
+        t.groups.push(g);
+    }
 }
 
 /// Interface ids as small numbers, so flow entries stay small.
@@ -510,28 +624,44 @@ impl Aggregator {
         s
     }
 
-    /// Rejected flows per category: the size the per-category maps are made with, so
-    /// they are not rebuilt (and their pages faulted in again) a dozen times as they grow.
-    fn category_flow_counts(&self) -> [usize; 5] {
-        let mut sizes = [0usize; 5];
-        for (key, _) in self.rejected.iter() {
-            if let Some(c) = classify(key.protocol, key.src_port, key.dst_port, &self.settings.vpn_ports) {
-                sizes[c.index()] += 1;
+    /// The categorised rejected flows grouped by source, destination, protocol and service
+    /// port, with each category's distinct source/destination pairs: one classification per
+    /// flow, shared by the summaries and the findings. Flows are copied out of the table in
+    /// memory order and sorted, so groups and pairs are runs: hash maps of 40-byte keys, one
+    /// per category and rebuilt for the summaries and again for the findings, took a tenth
+    /// of the run with hundreds of thousands of rejected flows.
+    fn category_tallies(&self) -> [CategoryTally; 5] {
+        let vpn_ports = &self.settings.vpn_ports;
+        let mut v4: Vec<Tagged<u128>> = Vec::new();
+        let mut other: Vec<Tagged<WideGroup>> = Vec::new();
+        for (k, r) in self.rejected.iter() {
+            let Some(cat) = classify(k.protocol, k.src_port, k.dst_port, vpn_ports) else { continue };
+            let port = if cat == Category::Esp { 0 } else { service_port(&k, cat, vpn_ports) };
+            match (k.src.as_v4(), k.dst.as_v4()) {
+                (Some(src), Some(dst)) => v4.push(Tagged::new(
+                    (cat.index() as u128) << 88
+                        | u128::from(src) << 56
+                        | u128::from(dst) << 24
+                        | u128::from(k.protocol) << 16
+                        | u128::from(port),
+                    &k,
+                    r,
+                )),
+                _ => other.push(Tagged::new((cat.index() as u8, k.src, k.dst, k.protocol, port), &k, r)),
             }
         }
-        sizes
+        let mut tallies: [CategoryTally; 5] = Default::default();
+        tally(v4, &mut tallies);
+        tally(other, &mut tallies);
+        for t in &mut tallies {
+            // Most records first; ties by first record, which no two groups share.
+            t.groups.sort_unstable_by(|a, b| b.records.cmp(&a.records).then(a.first.cmp(&b.first)));
+        }
+        tallies
     }
 
-    /// Per-category summaries (distinct src/dst pairs from the rejected map).
-    pub fn category_summaries(&self) -> Vec<CategorySummary> {
-        let sizes = self.category_flow_counts();
-        let mut pairs: [rustc_hash::FxHashSet<(Addr, Addr)>; 5] =
-            std::array::from_fn(|i| rustc_hash::FxHashSet::with_capacity_and_hasher(sizes[i], Default::default()));
-        for (key, _) in self.rejected.iter() {
-            if let Some(c) = classify(key.protocol, key.src_port, key.dst_port, &self.settings.vpn_ports) {
-                pairs[c.index()].insert((key.src, key.dst));
-            }
-        }
+    /// Per-category summaries (distinct src/dst pairs among the rejected flows).
+    fn category_summaries(&self, tallies: &[CategoryTally; 5]) -> Vec<CategorySummary> {
         Category::ALL
             .iter()
             .map(|&c| {
@@ -542,7 +672,7 @@ impl Aggregator {
                     records: s.records,
                     packets: s.packets,
                     bytes: s.bytes,
-                    pairs: pairs[c.index()].len() as u64,
+                    pairs: tallies[c.index()].pairs,
                 }
             })
             .collect()
@@ -641,19 +771,14 @@ impl Aggregator {
     /// Rejected flows whose reverse was accepted within the time window, in file order.
     fn asymmetric_pairs(&self) -> Vec<(FlowKey, Rejected, Seen)> {
         let slack = self.settings.window_slack;
-        let rejected: Vec<(FlowKey, &Rejected)> = self.rejected.iter().collect();
-        let reverses: Vec<FlowKey> = rejected.iter().map(|(k, _)| k.reversed()).collect();
-        let accepted = self.accepted.get_many(&reverses);
-        let mut out: Vec<(FlowKey, Rejected, Seen)> = rejected
-            .iter()
-            .zip(accepted)
-            .filter_map(|((k, r), a)| {
-                let a = a?;
-                let overlaps = u64::from(r.start) <= u64::from(a.end).saturating_add(slack)
-                    && u64::from(a.start) <= u64::from(r.end).saturating_add(slack);
-                overlaps.then_some((*k, **r, *a))
-            })
-            .collect();
+        let mut out: Vec<(FlowKey, Rejected, Seen)> = Vec::new();
+        self.accepted.lookup_each(self.rejected.iter().map(|(k, r)| (k.reversed(), r)), |reverse, r, a| {
+            let overlaps = u64::from(r.start) <= u64::from(a.end).saturating_add(slack)
+                && u64::from(a.start) <= u64::from(r.end).saturating_add(slack);
+            if overlaps {
+                out.push((reverse.reversed(), *r, *a));
+            }
+        });
         out.sort_by_key(|(k, r, _)| (r.at, *k));
         out
     }
@@ -671,7 +796,14 @@ impl Aggregator {
     pub fn results(&mut self) -> Results {
         self.settle();
         let (top_by_bytes, top_by_packets) = self.top_rejected();
-        Results { categories: self.category_summaries(), top_by_bytes, top_by_packets, pairs: self.asymmetric_pairs() }
+        let tallies = self.category_tallies();
+        Results {
+            categories: self.category_summaries(&tallies),
+            top_by_bytes,
+            top_by_packets,
+            pairs: self.asymmetric_pairs(),
+            tallies,
+        }
     }
 
     pub fn asymmetric(&self, results: &Results) -> Vec<AsymmetricFlow> {
@@ -712,49 +844,29 @@ impl Aggregator {
     }
 
     fn category_findings(&self, results: &Results, out: &mut Vec<Finding>) {
-        // Per category: source, destination, protocol and service port with their totals and
-        // first record (the finding's count of distinct src/dst pairs comes from the summary).
-        type Pair = (u64, u64, u64, At, FlowKey);
-        type Group = (Addr, Addr, u8, u16);
-        let sizes = self.category_flow_counts();
-        let mut pairs: [FxHashMap<Group, Pair>; 5] =
-            std::array::from_fn(|i| FxHashMap::with_capacity_and_hasher(sizes[i], Default::default()));
-        for (k, r) in self.rejected.iter() {
-            if let Some(c) = classify(k.protocol, k.src_port, k.dst_port, &self.settings.vpn_ports) {
-                let port = if c == Category::Esp { 0 } else { service_port(&k, c, &self.settings.vpn_ports) };
-                let e = pairs[c.index()].entry((k.src, k.dst, k.protocol, port)).or_insert((0, 0, 0, r.at, k));
-                e.0 += r.records;
-                e.1 = e.1.saturating_add(r.packets);
-                e.2 = e.2.saturating_add(r.bytes);
-                if r.at < e.3 {
-                    e.3 = r.at;
-                    e.4 = k;
-                }
-            }
-        }
-        let summaries = &results.categories;
         for cat in Category::ALL {
             let stats = &self.categories[cat.index()];
             let Some((first_at, first_line)) = &stats.first else { continue };
             let Some(rule) = super::rule(cat.rule()) else { continue };
-            let distinct = summaries.iter().find(|s| s.category == cat).map_or(0, |s| s.pairs);
-            let mut top: Vec<(&Group, &Pair)> = pairs[cat.index()].iter().collect();
-            top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .3.cmp(&b.1 .3)));
+            let tally = &results.tallies[cat.index()];
+            let distinct = tally.pairs;
+            let top = &tally.groups;
             let mut evidence = vec![Evidence::new(self.location(*first_at), first_line.clone())];
             let mut lines = Vec::new();
-            for ((src, dst, proto, port), (records, packets, bytes, at, _)) in top.iter().take(5) {
-                let port = if cat == Category::Esp { String::new() } else { format!(" port {port}") };
+            for g in top.iter().take(5) {
+                let (src, dst, records, packets, bytes, at) = (g.src, g.dst, g.records, g.packets, g.bytes, g.first);
+                let port = if cat == Category::Esp { String::new() } else { format!(" port {}", g.port) };
                 lines.push(format!(
                     "{src} -> {dst} {}{port}: {records} record(s), {packets} packet(s), {bytes} byte(s), first at {}",
-                    protocol_name(*proto),
-                    self.at_string(*at)
+                    protocol_name(g.protocol),
+                    self.at_string(at)
                 ));
-                if *at != *first_at && evidence.len() < 4 {
-                    evidence.push(Evidence::new(self.location(*at), format!("first record of {src} -> {dst}{port}")));
+                if at != *first_at && evidence.len() < 4 {
+                    evidence.push(Evidence::new(self.location(at), format!("first record of {src} -> {dst}{port}")));
                 }
             }
             let (fix_src, fix_dst, fix_key) = match top.first() {
-                Some(((s, d, _, _), p)) => (s.to_string(), d.to_string(), Some(p.4)),
+                Some(g) => (g.src.to_string(), g.dst.to_string(), Some(g.first_flow)),
                 None => (String::new(), String::new(), None),
             };
             let fix = match fix_key {
@@ -1159,6 +1271,119 @@ mod tests {
         assert_eq!(distinct.len(), numbers.len());
         assert!(numbers.len() > 150, "{} ids seen", numbers.len());
         assert_eq!(interner.intern(None), NO_IFACE);
+    }
+
+    /// An aggregation of random records over few IPv4 and IPv6 hosts and the category ports,
+    /// so flows repeat, groups hold several flows and many rejected flows have an accepted
+    /// reverse.
+    fn random_aggregation(seed: u64, records: usize) -> Aggregator {
+        use super::super::format::{Format, FormatOrigin};
+        let format = Format::default_v2(FormatOrigin::Given);
+        let mut agg = Aggregator::new(Settings { window_slack: 100, ..Settings::default() });
+        let mut rng = seed;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let ports = [500, 4500, 51820, 4789, 8472, 53, 179, 443, 40000, 40001];
+        for line_no in 1..=records as u64 {
+            let mut host = || match next(10) {
+                0 | 1 => format!("2001:db8::{}", next(6) + 1),
+                _ => format!("10.0.{}.{}", next(2), next(12) + 1),
+            };
+            let (src, dst) = (host(), host());
+            let protocol = [6, 17, 17, 50, 1][next(5) as usize];
+            let (sp, dp) = match protocol {
+                6 | 17 => (ports[next(10) as usize], ports[next(10) as usize]),
+                _ => (0, 0),
+            };
+            let start = 1_700_000_000 + next(1000);
+            let action = if next(2) == 0 { "ACCEPT" } else { "REJECT" };
+            let line = format!(
+                "2 123456789012 eni-{:017x} {src} {dst} {sp} {dp} {protocol} {} {} {start} {} {action} OK",
+                next(3),
+                next(50) + 1,
+                next(5000) + 40,
+                start + next(60)
+            );
+            let rec = super::super::parse::parse_line(&format, line.as_bytes()).expect("a valid record");
+            agg.record(&rec, At::new(0, line_no), line.as_bytes());
+        }
+        agg.settle();
+        agg
+    }
+
+    /// The sorted groups and pairs agree with one hash map per category built from the
+    /// same flows (the way they were computed before).
+    #[test]
+    fn category_tallies_agree_with_maps() {
+        for seed in [1u64, 0x9e37_79b9, 0xdead_beef_1234] {
+            let agg = random_aggregation(seed, 20_000);
+            let tallies = agg.category_tallies();
+            let vpn = &agg.settings.vpn_ports;
+            type GroupTotals = (u64, u64, u64, At, FlowKey);
+            let mut groups: [FxHashMap<(Addr, Addr, u8, u16), GroupTotals>; 5] = Default::default();
+            let mut pairs: [std::collections::HashSet<(Addr, Addr)>; 5] = Default::default();
+            for (k, r) in agg.rejected.iter() {
+                let Some(c) = classify(k.protocol, k.src_port, k.dst_port, vpn) else { continue };
+                let port = if c == Category::Esp { 0 } else { service_port(&k, c, vpn) };
+                let e = groups[c.index()].entry((k.src, k.dst, k.protocol, port)).or_insert((0, 0, 0, r.at, k));
+                e.0 += r.records;
+                e.1 += r.packets;
+                e.2 += r.bytes;
+                if r.at < e.3 {
+                    e.3 = r.at;
+                    e.4 = k;
+                }
+                pairs[c.index()].insert((k.src, k.dst));
+            }
+            let mut v6_groups = 0;
+            for c in Category::ALL {
+                let t = &tallies[c.index()];
+                assert_eq!(t.pairs, pairs[c.index()].len() as u64, "{c:?}");
+                let mut expected: Vec<_> = groups[c.index()].iter().collect();
+                expected.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .3.cmp(&b.1 .3)));
+                assert_eq!(t.groups.len(), expected.len(), "{c:?}");
+                for (g, ((src, dst, protocol, port), (records, packets, bytes, first, flow))) in
+                    t.groups.iter().zip(expected)
+                {
+                    assert_eq!(
+                        (g.src, g.dst, g.protocol, g.port, g.records, g.packets, g.bytes, g.first, g.first_flow),
+                        (*src, *dst, *protocol, *port, *records, *packets, *bytes, *first, *flow)
+                    );
+                    v6_groups += usize::from(g.src.as_v4().is_none() || g.dst.as_v4().is_none());
+                }
+            }
+            assert!(tallies.iter().all(|t| t.groups.len() > 10), "every category has groups");
+            assert!(v6_groups > 10, "{v6_groups} groups with IPv6");
+        }
+    }
+
+    /// The partition-by-partition reverse lookups find what one lookup per flow finds.
+    #[test]
+    fn asymmetric_pairs_agree_with_single_lookups() {
+        for seed in [3u64, 0x1234_5678_9abc] {
+            let agg = random_aggregation(seed, 20_000);
+            let slack = agg.settings.window_slack;
+            let mut expected: Vec<(FlowKey, At, At)> = agg
+                .rejected
+                .iter()
+                .filter_map(|(k, r)| {
+                    let a = agg.accepted.get(&k.reversed())?;
+                    let overlaps = u64::from(r.start) <= u64::from(a.end) + slack
+                        && u64::from(a.start) <= u64::from(r.end) + slack;
+                    overlaps.then_some((k, r.at, a.at))
+                })
+                .collect();
+            expected.sort_by_key(|(k, at, _)| (*at, *k));
+            let found: Vec<(FlowKey, At, At)> =
+                agg.asymmetric_pairs().into_iter().map(|(k, r, a)| (k, r.at, a.at)).collect();
+            assert_eq!(found, expected);
+            assert!(found.len() > 100, "{} pairs", found.len());
+            assert!(found.iter().any(|(k, _, _)| k.src.as_v4().is_none()), "IPv6 pairs too");
+        }
     }
 
     #[test]

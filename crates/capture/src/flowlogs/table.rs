@@ -272,6 +272,31 @@ impl<V: Merge> Part<V> {
         }
     }
 
+    /// Prefetches the index slot of `h`.
+    #[inline(always)]
+    fn prefetch_slot(&self, h: u64) {
+        if !self.index.is_empty() {
+            if let Some(s) = self.index.get(self.slot(h)) {
+                prefetch(s);
+            }
+        }
+    }
+
+    /// Prefetches the entry the index slot of `h` points to (the slot should be in the
+    /// cache by now), both ends of it: entries of 40 or 80 bytes straddle cache lines.
+    #[inline(always)]
+    fn prefetch_entry(&self, h: u64) {
+        if self.index.is_empty() {
+            return;
+        }
+        let Some(&s) = self.index.get(self.slot(h)) else { return };
+        if let Some(e) = (s >> 32).checked_sub(1).and_then(|e| self.entries.get(e as usize)) {
+            let e: *const ((u64, u64), V) = e;
+            prefetch(e);
+            prefetch(e.cast::<u8>().wrapping_add(std::mem::size_of::<((u64, u64), V)>() - 1));
+        }
+    }
+
     fn get(&self, k: (u64, u64), h: u64) -> Option<&V> {
         if self.index.is_empty() {
             return None;
@@ -344,10 +369,7 @@ impl<V: Merge> Part<V> {
                     prefetch(&self.index[self.slot(h2)]);
                 }
                 if let Some(&h1) = hashes.get(i + ENTRY_AHEAD) {
-                    let s = self.index[self.slot(h1)];
-                    if let Some(e) = (s >> 32).checked_sub(1).and_then(|e| self.entries.get(e as usize)) {
-                        prefetch(e);
-                    }
+                    self.prefetch_entry(h1);
                 }
             }
             if full {
@@ -422,18 +444,33 @@ impl<V: Merge> V4Table<V> {
         self.parts.get(Self::part_of(h))?.get(k, h)
     }
 
-    /// The entries of many keys. Looked up in hash order, which is memory order within
-    /// each partition: one key after another would cost a cache and TLB miss each.
-    fn get_many(&self, keys: &[(u64, u64)]) -> Vec<Option<&V>> {
+    /// Looks many keys up, calling `found` for each one present, partition by partition:
+    /// one key after another would cost a cache and TLB miss each, while a partition's index
+    /// stays in the cache as its keys are looked up and its entries are prefetched.
+    fn lookup_each<T: Copy>(
+        &self,
+        keys: impl Iterator<Item = ((u64, u64), T)>,
+        mut found: impl FnMut((u64, u64), T, &V),
+    ) {
         debug_assert_eq!(self.pending, 0, "flow table read before flush");
-        let mut order: Vec<(u64, u32)> = keys.iter().enumerate().map(|(i, k)| (hash(*k), i as u32)).collect();
-        order.sort_unstable();
-        let mut out = vec![None; keys.len()];
-        for (h, i) in order {
-            let k = keys[i as usize];
-            out[i as usize] = self.parts.get(Self::part_of(h)).and_then(|p| p.get(k, h));
+        let mut buckets: Vec<Vec<_>> = std::iter::repeat_with(Vec::new).take(PARTS).collect();
+        for (k, t) in keys {
+            let h = hash(k);
+            buckets[Self::part_of(h)].push((k, h, t));
         }
-        out
+        for (part, bucket) in self.parts.iter().zip(&buckets) {
+            for (j, &(k, h, t)) in bucket.iter().enumerate() {
+                if let Some(&(_, ahead, _)) = bucket.get(j + SLOT_AHEAD) {
+                    part.prefetch_slot(ahead);
+                }
+                if let Some(&(_, ahead, _)) = bucket.get(j + ENTRY_AHEAD) {
+                    part.prefetch_entry(ahead);
+                }
+                if let Some(v) = part.get(k, h) {
+                    found(k, t, v);
+                }
+            }
+        }
     }
 
     /// Applies every waiting record.
@@ -534,11 +571,25 @@ impl<V: Merge> FlowTable<V> {
         }
     }
 
-    /// The entries of many keys, in the order given (see `V4Table::get_many`).
-    pub(crate) fn get_many(&self, keys: &[FlowKey]) -> Vec<Option<&V>> {
-        let packed: Vec<(u64, u64)> = keys.iter().filter_map(pack).collect();
-        let mut v4 = self.v4.get_many(&packed).into_iter();
-        keys.iter().map(|k| if pack(k).is_some() { v4.next().flatten() } else { self.v6.get(k) }).collect()
+    /// Looks many keys up, calling `found` for each one present, in no particular order
+    /// (see `V4Table::lookup_each`).
+    pub(crate) fn lookup_each<T: Copy>(
+        &self,
+        keys: impl Iterator<Item = (FlowKey, T)>,
+        mut found: impl FnMut(FlowKey, T, &V),
+    ) {
+        let mut v4 = Vec::new();
+        for (k, t) in keys {
+            match pack(&k) {
+                Some(p) => v4.push((p, t)),
+                None => {
+                    if let Some(v) = self.v6.get(&k) {
+                        found(k, t, v);
+                    }
+                }
+            }
+        }
+        self.v4.lookup_each(v4.into_iter(), |p, t, v| found(unpack(p), t, v));
     }
 
     /// Adds one record of flow `k`: merged into the flow's entry, or a new entry when the
