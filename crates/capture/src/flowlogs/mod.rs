@@ -222,8 +222,14 @@ impl FlowlogAnalyzer {
             filled += n;
             let mut start = 0;
             if let Some(last_nl) = memchr::memrchr(b'\n', &buf[scan_from..filled]).map(|i| i + scan_from) {
-                for nl in memchr::memchr_iter(b'\n', &buf[..=last_nl]) {
-                    self.line(state, &buf[start..nl], false);
+                let lines = &buf[..=last_nl];
+                while start < lines.len() {
+                    if let Some(next) = self.record_at(state, &lines[start..]) {
+                        start += next;
+                        continue;
+                    }
+                    let nl = memchr::memchr(b'\n', &lines[start..]).map_or(last_nl, |i| start + i);
+                    self.line(state, &lines[start..nl], false);
                     start = nl + 1;
                     if state.stop {
                         break;
@@ -262,6 +268,21 @@ impl FlowlogAnalyzer {
         if state.summary.malformed_examples.len() < MALFORMED_EXAMPLES {
             state.summary.malformed_examples.push(MalformedLine { line, message, text: analysis::excerpt(text) });
         }
+    }
+
+    /// The default-format record at the start of `text` (complete lines), read without
+    /// looking for its line's end first (`parse::parse_default_at`): where the next line
+    /// starts, or `None` to split the line off and read it with `line`.
+    #[inline]
+    fn record_at(&mut self, state: &mut FileState, text: &[u8]) -> Option<usize> {
+        if state.skipping || !state.format.as_ref()?.has_default_slots() {
+            return None;
+        }
+        let mut rec = parse::Record::default();
+        let (len, next) = parse::parse_default_at(text, &mut rec)?;
+        state.summary.lines += 1;
+        self.agg.record(&rec, At::new(state.file, state.summary.lines), &text[..len]);
+        Some(next)
     }
 
     #[inline]

@@ -250,7 +250,7 @@ impl<'a> Cursor<'a> {
     fn word_of_usual_length(&mut self, n: usize) -> &'a [u8] {
         let start = self.p;
         if let (Some(field), Some(b' ')) = (self.line.get(start..start + n), self.line.get(start + n)) {
-            if !has_space(field) {
+            if !has_separator(field) {
                 self.p = start + n;
                 return field;
             }
@@ -331,11 +331,20 @@ fn space_flags(word: u64) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGH
 }
 
-/// Whether a field of 8 to 24 bytes has a space, from three overlapping words.
+/// `space_flags` for a space or a newline: a field ends at either (a line parsed inside a
+/// buffer of lines, `parse_default_at`, must not run into the next one).
 #[inline(always)]
-fn has_space(field: &[u8]) -> bool {
+fn separator_flags(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (ONES * u64::from(b'\n'));
+    space_flags(word) | (x.wrapping_sub(ONES) & !x & HIGH)
+}
+
+/// Whether a field of 8 to 24 bytes has a space or a newline, from three overlapping words.
+#[inline(always)]
+fn has_separator(field: &[u8]) -> bool {
     let n = field.len();
-    let any = |at: usize| word_at(field, at).is_none_or(|w| space_flags(w) != 0);
+    let any = |at: usize| word_at(field, at).is_none_or(|w| separator_flags(w) != 0);
     !(8..=24).contains(&n) || any(0) || any(n / 2 - 4) || any(n - 8)
 }
 
@@ -362,6 +371,83 @@ fn digits_value(x: u64) -> u64 {
     (x.wrapping_mul(10_000) + (x >> 32)) & 0xffff_ffff
 }
 
+/// The default format's columns before the last, one step each, in order: `$each!(step)`
+/// for every one. A step reads its column (and the space before it) at the cursor into the
+/// record; `None` sends the line to the tolerant path.
+macro_rules! default_columns_but_status {
+    ($each:ident) => {
+        $each!(column_version);
+        $each!(column_account);
+        $each!(column_interface);
+        $each!(column_src);
+        $each!(column_dst);
+        $each!(column_src_port);
+        $each!(column_dst_port);
+        $each!(column_protocol);
+        $each!(column_packets);
+        $each!(column_bytes);
+        $each!(column_start);
+        $each!(column_end);
+        $each!(column_action);
+    };
+}
+
+/// A column after the first: its space, then `-` or the value.
+macro_rules! column_step {
+    ($name:ident, |$c:ident, $r:ident| $decode:expr) => {
+        #[inline(always)]
+        fn $name<'a>($c: &mut Cursor<'a>, $r: &mut Record<'a>) -> Option<()> {
+            $c.space()?;
+            if !$c.dash() {
+                $decode;
+            }
+            Some(())
+        }
+    };
+}
+
+/// The version is one digit (2-5) as AWS writes it: known at once, as the lengths in
+/// `word_of_usual_length`.
+#[inline(always)]
+fn column_version<'a>(c: &mut Cursor<'a>, r: &mut Record<'a>) -> Option<()> {
+    match c.line {
+        [d @ b'0'..=b'9', b' ', ..] => {
+            r.version = Some(u32::from(d - b'0'));
+            c.p = 1;
+        }
+        _ => {
+            if !c.dash() {
+                r.version = Some(u32::try_from(c.number()?).ok()?);
+            }
+        }
+    }
+    Some(())
+}
+
+column_step!(column_account, |c, _r| {
+    c.word_of_usual_length(12);
+});
+column_step!(column_interface, |c, r| r.interface_id = Some(c.word_of_usual_length(21)));
+column_step!(column_src, |c, r| r.src = Some(c.addr()?));
+column_step!(column_dst, |c, r| r.dst = Some(c.addr()?));
+column_step!(column_src_port, |c, r| r.src_port = Some(u16::try_from(c.number()?).ok()?));
+column_step!(column_dst_port, |c, r| r.dst_port = Some(u16::try_from(c.number()?).ok()?));
+column_step!(column_protocol, |c, r| r.protocol = Some(u8::try_from(c.number()?).ok()?));
+column_step!(column_packets, |c, r| r.packets = Some(c.number()?));
+column_step!(column_bytes, |c, r| r.bytes = Some(c.number()?));
+column_step!(column_start, |c, r| r.start = Some(c.number_of_usual_length(10)?));
+column_step!(column_end, |c, r| r.end = Some(c.number_of_usual_length(10)?));
+column_step!(column_action, |c, r| {
+    // Both actions have six letters: checked with the space after them, the position
+    // after the column is known at once (see `word_of_usual_length`).
+    r.action = Some(match c.line.get(c.p..c.p + 7) {
+        Some(b"ACCEPT ") => Action::Accept,
+        Some(b"REJECT ") => Action::Reject,
+        _ => return None,
+    });
+    c.p += 6;
+});
+
 /// The default format in straight-line code: no per-column dispatch (an indirect jump per
 /// column was the generic parser's hottest instruction). `None` sends the line to the
 /// tolerant path. (Finding all column boundaries first, from a mask of the line's spaces,
@@ -370,60 +456,58 @@ fn digits_value(x: u64) -> u64 {
 #[inline]
 fn parse_default<'a>(line: &'a [u8], rec: &mut Record<'a>) -> Option<()> {
     let mut c = Cursor { line, p: 0 };
-    macro_rules! column {
-        ($first:expr, $decode:expr) => {
-            if !$first {
-                c.space()?;
-            }
-            if !c.dash() {
-                $decode;
-            }
+    macro_rules! step {
+        ($column:ident) => {
+            $column(&mut c, rec)?;
         };
     }
-    // The version is one digit (2-5) as AWS writes it: known at once, as the lengths in
-    // `word_of_usual_length`.
-    match line {
-        [d @ b'0'..=b'9', b' ', ..] => {
-            rec.version = Some(u32::from(d - b'0'));
-            c.p = 1;
-        }
-        _ => {
-            column!(true, rec.version = Some(u32::try_from(c.number()?).ok()?));
-        }
-    }
-    column!(false, {
-        c.word_of_usual_length(12);
-    });
-    column!(false, rec.interface_id = Some(c.word_of_usual_length(21)));
-    column!(false, rec.src = Some(c.addr()?));
-    column!(false, rec.dst = Some(c.addr()?));
-    column!(false, rec.src_port = Some(u16::try_from(c.number()?).ok()?));
-    column!(false, rec.dst_port = Some(u16::try_from(c.number()?).ok()?));
-    column!(false, rec.protocol = Some(u8::try_from(c.number()?).ok()?));
-    column!(false, rec.packets = Some(c.number()?));
-    column!(false, rec.bytes = Some(c.number()?));
-    column!(false, rec.start = Some(c.number_of_usual_length(10)?));
-    column!(false, rec.end = Some(c.number_of_usual_length(10)?));
-    column!(false, {
-        // Both actions have six letters: checked with the space after them, the position
-        // after the column is known at once (see `word_of_usual_length`).
-        rec.action = Some(match c.line.get(c.p..c.p + 7) {
-            Some(b"ACCEPT ") => Action::Accept,
-            Some(b"REJECT ") => Action::Reject,
-            _ => return None,
-        });
-        c.p += 6;
-    });
-    column!(false, {
+    default_columns_but_status!(step);
+    c.space()?;
+    if !c.dash() {
         // The last column: the rest of the line, no need to look for its end.
         rec.log_status = Some(match c.rest() {
             b"OK" => LogStatus::Ok,
             b"NODATA" => LogStatus::NoData,
             b"SKIPDATA" => LogStatus::SkipData,
             _ => return None,
-        })
-    });
+        });
+    }
     (c.p == line.len()).then_some(())
+}
+
+/// The default-format record at the start of `text`, a buffer of lines: the length of its
+/// line (without `\n` or `\r\n`) and where the next line starts, or `None` when the line is
+/// not a record written the usual way (then it is split off and goes through
+/// [`parse_line_into`]). The line's end is where its last column ends, so lines need not be
+/// found first (a search for each newline cost a twentieth of the run); fields stop at
+/// newlines as at spaces, so a record never runs into the next line.
+#[inline]
+pub fn parse_default_at<'a>(text: &'a [u8], rec: &mut Record<'a>) -> Option<(usize, usize)> {
+    let mut c = Cursor { line: text, p: 0 };
+    macro_rules! step {
+        ($column:ident) => {
+            $column(&mut c, rec)?;
+        };
+    }
+    default_columns_but_status!(step);
+    c.space()?;
+    let rest = text.get(c.p..)?;
+    let (status, n) = if rest.starts_with(b"OK") {
+        (LogStatus::Ok, 2)
+    } else if rest.starts_with(b"NODATA") {
+        (LogStatus::NoData, 6)
+    } else if rest.starts_with(b"SKIPDATA") {
+        (LogStatus::SkipData, 8)
+    } else {
+        return None;
+    };
+    rec.log_status = Some(status);
+    let end = c.p + n;
+    match (text.get(end), text.get(end + 1)) {
+        (Some(b'\n'), _) => Some((end, end + 1)),
+        (Some(b'\r'), Some(b'\n')) => Some((end, end + 2)),
+        _ => None,
+    }
 }
 
 /// One pass over the bytes: each column is decoded while it is scanned, so the line is
@@ -506,18 +590,19 @@ fn digits(line: &[u8], p: usize) -> Option<(u64, usize)> {
     Some((v, c.p))
 }
 
-/// The end of the field starting at `p`: eight bytes at a time (interface ids and account
-/// ids are 12-21 bytes; a byte loop over them was the parser's hottest spot).
+/// The end of the field starting at `p` (a space, a newline or the end): eight bytes at a
+/// time (interface ids and account ids are 12-21 bytes; a byte loop over them was the
+/// parser's hottest spot).
 #[inline(always)]
 fn field_end(line: &[u8], mut p: usize) -> usize {
     while let Some(word) = word_at(line, p) {
-        let zero = space_flags(word);
+        let zero = separator_flags(word);
         if zero != 0 {
             return p + (zero.trailing_zeros() / 8) as usize;
         }
         p += 8;
     }
-    while p < line.len() && line[p] != b' ' {
+    while p < line.len() && line[p] != b' ' && line[p] != b'\n' {
         p += 1;
     }
     p
@@ -840,6 +925,71 @@ mod tests {
 
     /// The in-line IPv4 decoder against the standard parser, on octets of every length,
     /// leading zeros, out-of-range values, wrong separators and what follows the address.
+    /// Records read straight from a buffer of lines end where their line ends, and decode
+    /// as the line on its own does; lines broken by a newline anywhere, with `\r\n`, with
+    /// odd columns or blank are among them.
+    #[test]
+    fn records_in_a_buffer_end_at_their_line() {
+        let f = v2();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut text = Vec::new();
+        for _ in 0..30_000 {
+            let mut line = format!(
+                "2 123456789010 eni-{:017x} 10.{}.{}.{} 10.1.0.{} {} {} {} {} {} 1700000000 1700000059 {} {}",
+                next() % 40,
+                next() % 256,
+                next() % 256,
+                next() % 256,
+                next() % 256,
+                next() % 65536,
+                [53, 443, 500][(next() % 3) as usize],
+                [6, 17, 1][(next() % 3) as usize],
+                next() % 1000,
+                next() % 100_000,
+                ["ACCEPT", "REJECT"][(next() % 2) as usize],
+                ["OK", "NODATA", "SKIPDATA", "-", "OK ", "OKAY"][(next() % 6) as usize],
+            )
+            .into_bytes();
+            match next() % 8 {
+                // A newline anywhere: two broken lines.
+                0 => {
+                    let at = (next() % line.len() as u64) as usize;
+                    line.insert(at, b'\n');
+                }
+                1 => line.push(b'\r'),
+                2 => line.extend_from_slice(b"\r\r"),
+                3 => line.clear(),
+                4 => {
+                    let at = (next() % line.len() as u64) as usize;
+                    line[at] = [b' ', b'-', b'\t', b'x'][(next() % 4) as usize];
+                }
+                _ => {}
+            }
+            text.extend_from_slice(&line);
+            text.push(b'\n');
+        }
+        let (mut start, mut read) = (0, 0);
+        while start < text.len() {
+            let nl = start + text[start..].iter().position(|b| *b == b'\n').expect("every line ends");
+            let mut rec = Record::default();
+            if let Some((len, next)) = parse_default_at(&text[start..], &mut rec) {
+                let line = &text[start..nl];
+                assert_eq!(next, nl + 1 - start, "{:?}", String::from_utf8_lossy(line));
+                assert_eq!(line.strip_suffix(b"\r").unwrap_or(line).len(), len);
+                assert_eq!(parse_line(&f, &line[..len]), Ok(rec), "{:?}", String::from_utf8_lossy(line));
+                read += 1;
+            }
+            start = nl + 1;
+        }
+        assert!(read > 6_000, "{read} records read from the buffer");
+    }
+
     #[test]
     fn address_columns_agree_with_std() {
         let octets =
