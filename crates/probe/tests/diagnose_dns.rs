@@ -87,6 +87,9 @@ fn dns_probe_names_each_resolver_failure() {
     // loses the AAAA sent right after the A from the same socket): separate queries pass,
     // the resolver's back-to-back pair loses one reply.
     dnsmasq(&mut net, &ns, "127.0.0.7", &good);
+    let conf7 = write_conf(d, "race", "nameserver 127.0.0.7\n");
+    // Ready before the drops start (else the probe meets a refused port, not the race).
+    wait_ready(&ns, &conf7);
     hdp::sh(&[
         "ip",
         "netns",
@@ -96,7 +99,6 @@ fn dns_probe_names_each_resolver_failure() {
         "add table ip hdprace; add chain ip hdprace inp { type filter hook input priority 0; policy accept; }; \
          add rule ip hdprace inp ip daddr 127.0.0.7 udp dport 53 ct original packets 2 drop",
     ]);
-    let conf7 = write_conf(d, "race", "nameserver 127.0.0.7\n");
     let v = run_probe(&ns, &["dns", "api.svc.test", &conf7, "500", "1"]);
     assert_eq!(causes(&v), ["DIAG-DNS-008"], "{v:#}");
     assert_eq!(v["addresses"], serde_json::json!(["10.1.2.3"]), "{v:#}");
