@@ -878,16 +878,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn default_format_fast_path_matches_the_generic_one() {
-        let f = v2();
-        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
+    /// A small deterministic generator for the randomised tests.
+    fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
+        move || {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             rng
-        };
+        }
+    }
+
+    #[test]
+    fn default_format_fast_path_matches_the_generic_one() {
+        let f = v2();
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
         let pick = |r: u64, options: &[&str]| options[(r % options.len() as u64) as usize].to_string();
         for _ in 0..20_000 {
             let fields = [
@@ -931,13 +935,7 @@ mod tests {
     #[test]
     fn records_in_a_buffer_end_at_their_line() {
         let f = v2();
-        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let mut text = Vec::new();
         for _ in 0..30_000 {
             let mut line = format!(
